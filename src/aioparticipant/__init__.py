@@ -1,1 +1,54 @@
-"""aioparticipant."""
+"""aioparticipant: control people in live conference calls, over SignalWire's or Twilio's REST API.
+
+async with AsyncClient() as client:
+    p = await client.conferences("CF...").participants("CA...").update(muted=True)
+"""
+
+from ._client import AsyncClient
+from ._exceptions import (
+    AioParticipantError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+)
+from ._limiter import Limiter, TokenBucket
+from ._models import Participant, ParticipantPage
+from ._params import ListFilters, UpdateParameters
+from ._resources import Conference, ConferenceParticipants, ParticipantHandle
+from ._retry import Backoff
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AioParticipantError",
+    "AsyncClient",
+    "AuthenticationError",
+    "Backoff",
+    "BadRequestError",
+    "Conference",
+    "ConferenceParticipants",
+    "InvalidParameterError",
+    "Limiter",
+    "ListFilters",
+    "NotFoundError",
+    "Participant",
+    "ParticipantHandle",
+    "ParticipantPage",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "TokenBucket",
+    "UpdateParameters",
+    "__version__",
+]

@@ -19,7 +19,7 @@ SIGNALWIRE_API_PATH: Final = "/api/laml/2010-04-01"
 TWILIO_BASE_URL: Final = "https://api.twilio.com/2010-04-01"
 
 ENV_PROJECT_ID: Final = "SIGNALWIRE_PROJECT_ID"
-ENV_API_TOKEN: Final = "SIGNALWIRE_API_TOKEN"
+ENV_API_TOKEN: Final = "SIGNALWIRE_API_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_SPACE_URL: Final = "SIGNALWIRE_SPACE_URL"
 
 USER_AGENT: Final = f"aioparticipant/{__version__} httpx/{httpx.__version__}"

@@ -200,7 +200,9 @@ def _encode_value(parameter: Parameter, value: object) -> str:
         raise InvalidParameterError(keyword, f"{keyword} must be a str, got {_show(value)}")
     if value == "":
         if parameter.empty_means is None:
-            raise InvalidParameterError(keyword, f"{keyword} cannot be empty: {_expected(parameter)}")
+            raise InvalidParameterError(
+                keyword, f"{keyword} cannot be empty: {_expected(parameter)}"
+            )
         return value
     if parameter.kind is Kind.SID:
         return validate_sid(keyword, value)
@@ -259,7 +261,9 @@ def _unknown_keyword(caller: str, keyword: str, known: Iterable[str]) -> TypeErr
         hint = f"; did you mean {snake!r}? (keywords are snake_case)"
     else:
         close = difflib.get_close_matches(snake, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(names)}"
+        hint = (
+            f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(names)}"
+        )
     return TypeError(f"{caller}() got an unexpected keyword argument {keyword!r}{hint}")
 
 

@@ -1,0 +1,297 @@
+"""AsyncClient: configuration and lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import re
+from types import TracebackType
+from typing import Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._constants import (
+    DEFAULT_KEEPALIVE_EXPIRY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    ENV_API_TOKEN,
+    ENV_PROJECT_ID,
+    ENV_SPACE_URL,
+    SIGNALWIRE_API_PATH,
+    USER_AGENT,
+)
+from ._exceptions import InvalidParameterError
+from ._http import Pipeline
+from ._limiter import Limiter, TokenBucket
+from ._params import encode_path_segment
+from ._resources import Conference, _Api
+from ._retry import Backoff
+from ._senders import AiohttpSender, HttpxSender, Sender
+
+__all__ = ["AsyncClient"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class AsyncClient:
+    """The client: one pooled HTTP connection pool, retries and rate limits for every call.
+
+    Use it as ``async with AsyncClient() as client:`` (or call ``await
+    client.aclose()``). Credentials fall back to ``SIGNALWIRE_PROJECT_ID``,
+    ``SIGNALWIRE_API_TOKEN`` and ``SIGNALWIRE_SPACE_URL``. ``base_url`` (Twilio's
+    ``https://api.twilio.com/2010-04-01``, or a loopback emulator) replaces the
+    space. ``timeout`` is seconds or an ``httpx.Timeout``. ``max_connections``
+    bounds both the pool and the requests in flight. ``rate_limit`` (requests
+    per second) and ``burst`` build a token bucket; ``limiter`` takes any object
+    with ``async def acquire()`` instead. ``http_backend="aiohttp"`` is the
+    faster asyncio-only transport (extra ``aioparticipant[fast]``).
+    """
+
+    def __init__(
+        self,
+        project_id: str | None = None,
+        token: str | None = None,
+        *,
+        space_url: str | None = None,
+        base_url: str | None = None,
+        account_sid: str | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        rate_limit: float | None = None,
+        burst: int | None = None,
+        limiter: Limiter | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        allow_insecure_http: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_backend: Literal["httpx", "aiohttp"] = "httpx",
+        backoff: Backoff | None = None,
+    ) -> None:
+        project_id = _credential(project_id, "project_id", ENV_PROJECT_ID)
+        token = _credential(token, "token", ENV_API_TOKEN)
+        if ":" in project_id:
+            raise InvalidParameterError(
+                "project_id", "project_id must not contain ':' (it is the Basic-auth user name)"
+            )
+        self.base_url = _base_url(base_url, space_url, allow_insecure_http=allow_insecure_http)
+        self.project_id = project_id
+        self.account_sid = project_id if account_sid is None else account_sid
+        account_segment = encode_path_segment("account_sid", self.account_sid)
+
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidParameterError(
+                "max_retries",
+                f"max_retries must be an int >= 0 (0 disables retries), got {max_retries!r}",
+            )
+        if (
+            isinstance(max_connections, bool)
+            or not isinstance(max_connections, int)
+            or max_connections < 1
+        ):
+            raise InvalidParameterError(
+                "max_connections", f"max_connections must be an int >= 1, got {max_connections!r}"
+            )
+        self._limiter = _limiter(rate_limit, burst, limiter)
+        http_timeout = _timeout(timeout)
+
+        credentials = base64.b64encode(f"{project_id}:{token}".encode()).decode("ascii")
+        headers = {
+            "Authorization": f"Basic {credentials}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+        sender: Sender
+        if http_backend == "httpx":
+            limits = httpx.Limits(
+                max_connections=max_connections,
+                # Keep every connection we may open: a smaller keep-alive pool
+                # closes and reopens connections on every burst.
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
+            )
+            sender = HttpxSender(
+                headers=headers, timeout=http_timeout, limits=limits, transport=transport
+            )
+        elif http_backend == "aiohttp":
+            if transport is not None:
+                raise InvalidParameterError(
+                    "transport",
+                    'transport= is an httpx transport; use it with http_backend="httpx"',
+                )
+            sender = AiohttpSender(
+                headers=headers,
+                timeout=http_timeout,
+                max_connections=max_connections,
+                keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
+            )
+        else:
+            raise InvalidParameterError(
+                "http_backend", f'http_backend must be "httpx" or "aiohttp", got {http_backend!r}'
+            )
+        self.http_backend = http_backend
+        self.max_connections = max_connections
+        self._pipeline = Pipeline(
+            sender=sender,
+            max_in_flight=max_connections,
+            limiter=self._limiter,
+            max_retries=max_retries,
+            backoff=backoff or Backoff(),
+        )
+        self._api = _Api(self._pipeline, self.base_url, f"/Accounts/{account_segment}")
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncClient(base_url={self.base_url!r}, account_sid={self.account_sid!r}, "
+            f"http_backend={self.http_backend!r})"
+        )
+
+    def conferences(self, conference_sid: str) -> Conference:
+        """The conference ``conference_sid``; ``.participants(call_sid)`` reaches one person in it."""
+        return Conference(self._api, conference_sid)
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The limiter every attempt passes (the token bucket from ``rate_limit``), if any."""
+        return self._limiter
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether ``aclose()`` was called."""
+        return self._pipeline.closed
+
+    async def aclose(self) -> None:
+        """Close the connection pool. The client cannot be used afterwards."""
+        await self._pipeline.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _credential(value: str | None, parameter: str, variable: str) -> str:
+    if value is None:
+        value = os.environ.get(variable) or None
+    if value is None:
+        raise InvalidParameterError(
+            parameter, f"{parameter} is missing: pass {parameter}=... or set {variable}"
+        )
+    if not isinstance(value, str) or not value or _CONTROL.search(value):
+        # The value itself is never echoed: it may be a secret.
+        raise InvalidParameterError(
+            parameter, f"{parameter} must be a non-empty str without control characters"
+        )
+    return value
+
+
+def _base_url(base_url: str | None, space_url: str | None, *, allow_insecure_http: bool) -> str:
+    if base_url is not None:
+        return _checked_url("base_url", base_url, allow_insecure_http=allow_insecure_http)
+    space_url = space_url if space_url is not None else (os.environ.get(ENV_SPACE_URL) or None)
+    if space_url is None:
+        raise InvalidParameterError(
+            "space_url",
+            f"space_url is missing: pass space_url='example.signalwire.com' or set {ENV_SPACE_URL} "
+            "(or pass base_url= for Twilio or an emulator)",
+        )
+    if not isinstance(space_url, str):
+        raise InvalidParameterError(
+            "space_url", f"space_url must be a str, got {type(space_url).__name__}"
+        )
+    text = space_url.strip().rstrip("/")
+    if "://" not in text:
+        text = "https://" + text
+    url = _checked_url("space_url", text, allow_insecure_http=allow_insecure_http)
+    if urlsplit(url).path:
+        raise InvalidParameterError(
+            "space_url",
+            f"space_url must be a host such as 'example.signalwire.com', got {space_url!r}",
+        )
+    return url + SIGNALWIRE_API_PATH
+
+
+def _checked_url(parameter: str, value: str, *, allow_insecure_http: bool) -> str:
+    if not isinstance(value, str) or _CONTROL.search(value):
+        raise InvalidParameterError(
+            parameter, f"{parameter} must be a URL string without control characters"
+        )
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as error:
+        raise InvalidParameterError(parameter, f"{parameter} is not a valid URL: {error}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host:
+        raise InvalidParameterError(
+            parameter,
+            f"{parameter} must be an absolute https URL such as "
+            f"'https://api.twilio.com/2010-04-01', got {value!r}",
+        )
+    if parts.username is not None or parts.password is not None:
+        raise InvalidParameterError(
+            parameter, f"{parameter} must not carry credentials; pass project_id and token instead"
+        )
+    if parts.query or parts.fragment:
+        raise InvalidParameterError(parameter, f"{parameter} must not have a query or fragment")
+    if scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+        raise InvalidParameterError(
+            parameter,
+            f"{parameter} uses plain http to {host}, which would send the credentials in clear "
+            "text: use https, or pass allow_insecure_http=True if you really mean it",
+        )
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if timeout is None:
+        return httpx.Timeout(None)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise InvalidParameterError(
+            "timeout", f"timeout must be seconds > 0 or an httpx.Timeout, got {timeout!r}"
+        )
+    return httpx.Timeout(float(timeout))
+
+
+def _limiter(
+    rate_limit: float | None, burst: int | None, limiter: Limiter | None
+) -> Limiter | None:
+    if limiter is not None:
+        if rate_limit is not None or burst is not None:
+            raise InvalidParameterError(
+                "limiter", "pass either limiter= or rate_limit=/burst=, not both"
+            )
+        if not callable(getattr(limiter, "acquire", None)):
+            raise InvalidParameterError(
+                "limiter", "limiter must have an `async def acquire(self) -> None` method"
+            )
+        return limiter
+    if rate_limit is None:
+        if burst is not None:
+            raise InvalidParameterError("burst", "burst needs rate_limit: pass rate_limit=... too")
+        return None
+    try:
+        return TokenBucket(rate_limit, burst)
+    except ValueError as error:
+        name = "burst" if str(error).startswith("burst") else "rate_limit"
+        raise InvalidParameterError(name, str(error).replace("rate ", "rate_limit ", 1)) from None

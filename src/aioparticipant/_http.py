@@ -1,0 +1,95 @@
+"""The one request pipeline: bound → pause → rate → send → classify → retry.
+
+Read top to bottom, this is everything that happens to a request after its
+parameters were validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import anyio
+
+from ._exceptions import RateLimitError, error_from_response
+from ._limiter import Limiter, SharedPause
+from ._retry import Backoff, make_retrying
+from ._senders import RawResponse, Sender
+
+__all__ = ["Pipeline"]
+
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+_NO_HEADERS: Mapping[str, str] = {}
+
+
+class Pipeline:
+    """Sends requests for one client under its concurrency bound, limiter and retry policy."""
+
+    def __init__(
+        self,
+        *,
+        sender: Sender,
+        max_in_flight: int,
+        limiter: Limiter | None,
+        max_retries: int,
+        backoff: Backoff,
+    ) -> None:
+        self._sender = sender
+        # Our own bound in front of the connection pool: a request waits here,
+        # where cancelling it is free, never inside the pool.
+        self._slots = anyio.Semaphore(max_in_flight, fast_acquire=True)
+        self._limiter = limiter
+        self._pause = SharedPause()
+        self._max_retries = max_retries
+        self._backoff = backoff
+        self.closed = False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        *,
+        form: bytes | None = None,
+        announces: bool = False,
+    ) -> RawResponse:
+        """Send ``method url`` with retries; return a 2xx response or raise the right error.
+
+        ``path`` is what log lines and errors show of the URL. ``announces``
+        marks a request that must not be delivered twice.
+        """
+        if self.closed:
+            raise RuntimeError("this AsyncClient is closed; create a new one")
+        retrying = make_retrying(
+            max_retries=self._max_retries, backoff=self._backoff, announces=announces
+        )
+        response: RawResponse = await retrying(self._attempt, method, path, url, form)
+        return response
+
+    async def _attempt(self, method: str, path: str, url: str, form: bytes | None) -> RawResponse:
+        async with self._slots:
+            await self._pause.wait()
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            headers = _FORM_HEADERS if form is not None else _NO_HEADERS
+            response = await self._sender.send(method, url, headers, form)
+        if response.status < 300:
+            return response
+        error = error_from_response(
+            response.status,
+            response.headers,
+            response.body,
+            reason=response.reason,
+            method=method,
+            path=path,
+        )
+        if (
+            isinstance(error, RateLimitError)
+            and error.retry_after is not None
+            and error.retry_after <= self._backoff.max_retry_after
+        ):
+            self._pause.pause_for(error.retry_after)
+        raise error
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self._sender.aclose()
