@@ -1,0 +1,36 @@
+"""Developer tasks: `nox -s tests lint typecheck` (CI runs the same through .ci/run)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """The test suite (asyncio and trio), in the current environment."""
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests_matrix(session: nox.Session) -> None:
+    """The test suite on every supported Python that is installed."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.run("ruff", "check", "src", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "bench", "noxfile.py")
+
+
+@nox.session(python=False)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.run("mypy", "--strict", "src")
