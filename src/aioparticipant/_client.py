@@ -147,6 +147,9 @@ class AsyncClient:
             f"http_backend={self.http_backend!r})"
         )
 
+    def __getstate__(self) -> object:
+        raise TypeError("AsyncClient cannot be pickled: it holds credentials and open connections")
+
     def conferences(self, conference_sid: str) -> Conference:
         """The conference ``conference_sid``; ``.participants(call_sid)`` reaches one person in it."""
         return Conference(self._api, conference_sid)

@@ -1,0 +1,188 @@
+"""Token bucket, shared 429 pause, custom limiters and the concurrency bound.
+
+Timing checks use lower bounds (which cannot flake) and generous upper bounds.
+"""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+import respx
+
+from aioparticipant import Limiter, TokenBucket
+
+from .helpers import PARTICIPANT_JSON, PARTICIPANT_URL, make_client
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_full_bucket_lets_a_burst_through_at_once() -> None:
+    bucket = TokenBucket(rate=1, burst=5)
+    started = anyio.current_time()
+    for _ in range(5):
+        await bucket.acquire()
+    assert anyio.current_time() - started < 0.5  # 5 tokens were waiting; a sixth would take 1 s
+
+
+async def test_past_the_burst_requests_are_spaced_at_the_rate() -> None:
+    bucket = TokenBucket(rate=50, burst=1)
+    started = anyio.current_time()
+    for _ in range(11):
+        await bucket.acquire()
+    elapsed = anyio.current_time() - started
+    assert elapsed >= 10 / 50 - 0.005
+    assert elapsed < 1.5
+
+
+async def test_concurrent_waiters_share_the_rate() -> None:
+    bucket = TokenBucket(rate=100, burst=1)
+    done: list[float] = []
+
+    async def one() -> None:
+        await bucket.acquire()
+        done.append(anyio.current_time())
+
+    started = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        for _ in range(21):
+            tg.start_soon(one)
+    assert len(done) == 21
+    assert max(done) - started >= 20 / 100 - 0.005
+
+
+async def test_a_cancelled_waiter_takes_no_token() -> None:
+    bucket = TokenBucket(rate=5, burst=1)  # one token every 0.2 s
+    await bucket.acquire()  # empty now
+    started = anyio.current_time()
+    with anyio.move_on_after(0.05):
+        await bucket.acquire()  # cancelled while waiting
+    await bucket.acquire()  # must get the token refilled at ~0.2 s, not wait for a second one
+    elapsed = anyio.current_time() - started
+    assert 0.19 <= elapsed < 0.35
+
+
+async def test_bad_rates_are_refused() -> None:
+    for rate, burst in ((0, None), (-1, None), (float("inf"), None), (1, 0), (1, 1.5), (True, None)):
+        with pytest.raises(ValueError):
+            TokenBucket(rate, burst)  # type: ignore[arg-type]
+    assert TokenBucket(2.5).burst == 3
+
+
+class CountingLimiter:
+    def __init__(self) -> None:
+        self.acquired = 0
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+
+
+async def test_every_attempt_passes_the_limiter_retries_included() -> None:
+    limiter = CountingLimiter()
+    assert isinstance(limiter, Limiter)
+    ok = httpx.Response(200, content=PARTICIPANT_JSON)
+    with respx.mock() as mock:
+        mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(503), httpx.Response(500), ok])
+        async with make_client(limiter=limiter) as client:
+            await client.conferences("CF1").participants("CA1").mute()
+    assert limiter.acquired == 3
+
+
+async def test_rate_limit_applies_to_the_client() -> None:
+    with respx.mock() as mock:
+        mock.post(PARTICIPANT_URL).respond(200, content=PARTICIPANT_JSON)
+        async with make_client(rate_limit=40, burst=1) as client:
+            started = anyio.current_time()
+            async with anyio.create_task_group() as tg:
+                for _ in range(9):
+                    tg.start_soon(client.conferences("CF1").participants("CA1").mute)
+            assert anyio.current_time() - started >= 8 / 40 - 0.005
+
+
+@pytest.mark.parametrize("with_limiter", ["none", "bucket", "custom"])
+async def test_a_429_with_retry_after_pauses_every_new_request(with_limiter: str) -> None:
+    sent_at: list[tuple[str, float]] = []
+    first = True
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal first
+        sent_at.append((request.url.path, anyio.current_time()))
+        if first:
+            first = False
+            return httpx.Response(429, headers={"Retry-After": "0.3"})
+        return httpx.Response(200, content=PARTICIPANT_JSON)
+
+    options: dict[str, object] = {
+        "none": {},
+        "bucket": {"rate_limit": 1000},
+        "custom": {"limiter": CountingLimiter()},
+    }[with_limiter]  # type: ignore[assignment]
+    with respx.mock() as mock:
+        mock.post(url__regex=r".*").mock(side_effect=answer)
+        async with make_client(**options) as client:
+            started = anyio.current_time()
+            await_first = client.conferences("CF1").participants("CA1").mute
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(await_first)
+                await anyio.sleep(0.05)  # the 429 has come back by now
+                for call in ("CA2", "CA3"):
+                    tg.start_soon(client.conferences("CF1").participants(call).mute)
+    later = [at for path, at in sent_at if not path.endswith("CA1.json")]
+    assert len(later) == 2
+    assert min(later) - started >= 0.3 - 0.005
+
+
+async def test_concurrency_is_bounded_before_the_pool() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200, content=PARTICIPANT_JSON)
+
+    with respx.mock() as mock:
+        mock.post(PARTICIPANT_URL).mock(side_effect=answer)
+        async with make_client(max_connections=3) as client:
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(client.conferences("CF1").participants("CA1").mute)
+    assert peak == 3
+
+
+async def test_cancelled_waiters_lose_no_slot() -> None:
+    release = anyio.Event()
+    in_flight = 0
+    peak = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            if not release.is_set():
+                await release.wait()
+            await anyio.sleep(0.01)
+        finally:
+            in_flight -= 1
+        return httpx.Response(200, content=PARTICIPANT_JSON)
+
+    with respx.mock() as mock:
+        mock.post(PARTICIPANT_URL).mock(side_effect=answer)
+        async with make_client(max_connections=2) as client:
+            mute = client.conferences("CF1").participants("CA1").mute
+            # Ten requests: two hold the slots, eight wait; then cancel them all mid-flight.
+            with anyio.move_on_after(0.1):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(10):
+                        tg.start_soon(mute)
+            release.set()
+            peak = 0
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(6):
+                        tg.start_soon(mute)
+    assert peak == 2  # both slots came back: full concurrency again
