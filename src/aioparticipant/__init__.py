@@ -4,6 +4,7 @@ async with AsyncClient() as client:
     p = await client.conferences("CF...").participants("CA...").update(muted=True)
 """
 
+from ._bulk import BulkOutcome, BulkResult, BulkRun, ParticipantUpdate
 from ._client import AsyncClient
 from ._exceptions import (
     AioParticipantError,
@@ -19,6 +20,7 @@ from ._exceptions import (
     ResponseDecodeError,
     ServerError,
 )
+from ._jobs import BulkSummary, hold_all, mute_all, unhold_all, unmute_all, update_all
 from ._limiter import Limiter, TokenBucket
 from ._models import Participant, ParticipantPage
 from ._params import ListFilters, UpdateParameters
@@ -35,6 +37,10 @@ __all__ = [
     "AuthenticationError",
     "Backoff",
     "BadRequestError",
+    "BulkOutcome",
+    "BulkResult",
+    "BulkRun",
+    "BulkSummary",
     "Conference",
     "ConferenceParticipants",
     "InvalidParameterError",
@@ -44,6 +50,7 @@ __all__ = [
     "Participant",
     "ParticipantHandle",
     "ParticipantPage",
+    "ParticipantUpdate",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
@@ -51,4 +58,9 @@ __all__ = [
     "TokenBucket",
     "UpdateParameters",
     "__version__",
+    "hold_all",
+    "mute_all",
+    "unhold_all",
+    "unmute_all",
+    "update_all",
 ]

@@ -6,13 +6,16 @@ import base64
 import ipaddress
 import os
 import re
+from collections.abc import AsyncIterable, Iterable
 from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
 
+from ._bulk import BulkRun, ParticipantUpdate
 from ._constants import (
+    DEFAULT_BULK_CONCURRENCY,
     DEFAULT_KEEPALIVE_EXPIRY,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RETRIES,
@@ -153,6 +156,26 @@ class AsyncClient:
     def conferences(self, conference_sid: str) -> Conference:
         """The conference ``conference_sid``; ``.participants(call_sid)`` reaches one person in it."""
         return Conference(self._api, conference_sid)
+
+    def bulk(
+        self,
+        updates: Iterable[ParticipantUpdate] | AsyncIterable[ParticipantUpdate],
+        *,
+        concurrency: int = DEFAULT_BULK_CONCURRENCY,
+    ) -> BulkRun:
+        """Send many updates, at most ``concurrency`` at a time; results come as they complete.
+
+            async with client.bulk(updates, concurrency=50) as results:
+                async for result in results:
+                    if not result.ok:
+                        print(result.update.call_sid, result.error)
+
+        ``updates`` (``ParticipantUpdate`` objects, an iterable or async
+        iterable) is read lazily. Every update read gives one ``BulkResult``;
+        a failure is a result, never the end of the run. Leaving the block
+        early cancels the updates still in flight. See ``BulkRun``.
+        """
+        return BulkRun(self._api, updates, concurrency=concurrency)
 
     @property
     def limiter(self) -> Limiter | None:
