@@ -34,3 +34,9 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.run("mypy", "--strict", "src")
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """The benchmark table (bench/run.py), in the current environment: `nox -s bench -- --quick`."""
+    session.run("python", "bench/run.py", *session.posargs)
