@@ -36,6 +36,7 @@ __all__ = [
     "Request",
     "assert_no_leaks",
     "closed_port",
+    "connects_hang",
     "eventually",
     "http_response",
     "leak_checked_client",
@@ -160,10 +161,16 @@ class RawServer:
             self.requests.append(request)
         return request
 
-    def start(self) -> None:
+    def start(self, *, accepting: bool = True) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
+        if accepting:
+            self.start_accepting()
+        else:
+            self.sock.listen(0)
+
+    def start_accepting(self) -> None:
         self.sock.listen(128)
         self._spawn(self._accept_loop)
 
@@ -207,14 +214,43 @@ class RawServer:
 
 
 @contextlib.contextmanager
-def serve(handler: Handler) -> Iterator[RawServer]:
-    """Run a raw server on 127.0.0.1 for the ``with`` block."""
+def serve(handler: Handler, *, accepting: bool = True) -> Iterator[RawServer]:
+    """Run a raw server on 127.0.0.1 for the ``with`` block.
+
+    ``accepting=False`` listens with a backlog of zero and accepts nothing
+    until ``start_accepting()``: see ``connects_hang``.
+    """
     server = RawServer(handler)
-    server.start()
+    server.start(accepting=accepting)
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def connects_hang(server: RawServer) -> Iterator[None]:
+    """While inside, connecting to a not-yet-accepting ``server`` hangs (its queue is full).
+
+    Leaving starts the server accepting, so the hung connects complete.
+    """
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            fillers.append(filler)
+            filler.settimeout(0.2)
+            try:
+                filler.connect(("127.0.0.1", server.port))
+            except TimeoutError:
+                break  # the queue is full: the next connect hangs too
+        else:  # pragma: no cover - depends on the kernel
+            raise RuntimeError("this kernel accepts connections past a full backlog")
+        yield
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.start_accepting()
 
 
 def respond(answer: Callable[[Request], bytes | Action]) -> Handler:

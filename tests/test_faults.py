@@ -10,10 +10,7 @@ behind once closed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import anyio
@@ -41,6 +38,7 @@ from .rawserver import (
     RawServer,
     Request,
     closed_port,
+    connects_hang,
     http_response,
     leak_checked_client,
     respond,
@@ -222,41 +220,16 @@ async def test_connection_refused_is_retried_even_for_announce_and_never_deliver
     assert len(retries) == MAX_RETRIES
 
 
-@contextlib.contextmanager
-def unaccepting_port() -> Iterator[int]:
-    """A loopback port whose accept queue is full: connecting hangs until it times out."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = int(listener.getsockname()[1])
-        fillers: list[socket.socket] = []
-        try:
-            for _ in range(8):
-                filler = socket.socket()
-                fillers.append(filler)
-                filler.settimeout(0.2)
-                try:
-                    filler.connect(("127.0.0.1", port))
-                except TimeoutError:
-                    break  # the queue is full: the next connect hangs too
-            else:  # pragma: no cover - depends on the kernel
-                pytest.skip("this kernel accepts connections past a full backlog")
-            yield port
-        finally:
-            for filler in fillers:
-                filler.close()
-
-
 @pytest.mark.parametrize("kind", ["update", "announce"])
 async def test_connect_timeout_is_retried_even_for_announce_and_never_delivered(
     kind: str, http_backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="aioparticipant")
-    with unaccepting_port() as port:
-        origin = f"http://127.0.0.1:{port}"
-        async with leak_checked_client(origin, http_backend, max_retries=1) as client:
+    with serve(always(OK), accepting=False) as server, connects_hang(server):
+        async with leak_checked_client(server.origin, http_backend, max_retries=1) as client:
             with pytest.raises(APITimeoutError) as info:
                 await send(client, kind)
+    assert server.requests == []
     assert info.value.possibly_delivered is False
     retries = [r for r in caplog.records if r.name == "aioparticipant" and "retrying" in r.message]
     assert len(retries) == 1
