@@ -34,6 +34,7 @@ import anyio
 
 from .._bulk import ParticipantUpdate
 from .._client import AsyncClient
+from .._constants import DEFAULT_MAX_RETRIES
 from .._exceptions import AioParticipantError, APIConnectionError, NotFoundError, ServerError
 from .._models import Participant
 from ..emulator import Emulator, EmulatorServer, serve_in_thread
@@ -55,6 +56,8 @@ HELP = "run a contact-center job through the real client against an embedded emu
 _LIST_PAGE_SIZE = 10
 #: Share of injected faults that are dropped connections; the rest are 500/503 answers.
 _DROP_SHARE = 0.2
+#: Rounds of announcing before an announcement that never played counts as lost.
+_ANNOUNCE_ROUNDS = 5
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +89,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--rate",
         metavar="R",
         type=_positive_float,
-        default=300.0,
-        help="the service's rate limit in requests per second (default: 300)",
+        default=200.0,
+        help="the service's rate limit in requests per second (default: 200)",
     )
     server.add_argument(
         "--fault-rate",
@@ -120,6 +123,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_at_least(1),
         default=64,
         help="requests in flight at most (default: 64)",
+    )
+    client.add_argument(
+        "--max-retries",
+        metavar="N",
+        type=_at_least(0),
+        default=DEFAULT_MAX_RETRIES,
+        help=f"retries per request (default: {DEFAULT_MAX_RETRIES}, the client's)",
     )
     client.add_argument(
         "--backend",
@@ -192,8 +202,12 @@ class _Tally:
     lost: list[str] = field(default_factory=list)
     #: Call sids whose announcement the API confirmed.
     announced: set[str] = field(default_factory=set)
-    #: Call sids whose announcement failed where it may have played (not retried).
+    #: Call sids whose announcement failed where it may have played, pending a look at the log.
     unconfirmed: dict[str, str] = field(default_factory=dict)
+    #: Unconfirmed announcements the AnnounceUrl log showed had played.
+    settled_by_log: int = 0
+    #: Announcements sent again because the log showed they had not played.
+    resent: int = 0
     #: Removals answered 404: an earlier attempt did it, its answer was lost.
     already_gone: int = 0
 
@@ -227,6 +241,7 @@ class _Job:
             base_url=self.server.base_url,
             rate_limit=self.args.client_rate,
             max_connections=self.args.concurrency,
+            max_retries=self.args.max_retries,
             http_backend=self.http_backend,
         ) as client:
             await self._mute_customers(client)
@@ -266,7 +281,7 @@ class _Job:
         rooms = self.plan.rooms
         slots = anyio.CapacityLimiter(self.args.concurrency)
         tally = self.tally
-        with self.progress.phase("supervisor: monitor→coach→barge", 3 * len(rooms)) as phase:
+        with self.progress.phase("monitor→coach→barge", 3 * len(rooms)) as phase:
 
             async def walk(conference_sid: str, supervisor: str, agent: str) -> None:
                 handle = client.conferences(conference_sid).participants(supervisor)
@@ -299,6 +314,15 @@ class _Job:
                     group.start_soon(walk, room.conference_sid, room.supervisor, room.agent)
 
     async def _announce(self, client: AsyncClient) -> None:
+        """Announce to everyone in one room, exactly once each.
+
+        An announcement that fails where it may have played (a 5xx, a dropped
+        connection) is not retried by the client. The announcement's URL is on
+        our own server, which the service fetches with the CallSid whenever it
+        plays it; that server's log settles each unconfirmed one: played means
+        done, not played means safe to send again. The emulator's record of
+        fetched AnnounceUrls stands in for that log.
+        """
         room = self.plan.announced
         tally = self.tally
         slots = anyio.CapacityLimiter(self.args.concurrency)
@@ -311,20 +335,38 @@ class _Job:
                         await participants(call_sid).announce(ANNOUNCEMENT_URL, "GET")
                     except (ServerError, APIConnectionError) as error:
                         if isinstance(error, APIConnectionError) and not error.possibly_delivered:
-                            tally.lost.append(f"announce {call_sid}: {error}")
+                            tally.unconfirmed[call_sid] = "not delivered"
                         else:
-                            # It may have played: the client rightly did not send it again.
                             tally.unconfirmed[call_sid] = type(error).__name__
                     except AioParticipantError as error:
                         tally.lost.append(f"announce {call_sid}: {error}")
                     else:
                         tally.announced.add(call_sid)
                         tally.done["announcements"] += 1
-                    phase.advance()
+                        phase.advance()
 
-            async with anyio.create_task_group() as group:
-                for call_sid in room.everyone:
-                    group.start_soon(announce, call_sid)
+            pending = list(room.everyone)
+            for attempt in range(_ANNOUNCE_ROUNDS):
+                if attempt:
+                    tally.resent += len(pending)
+                async with anyio.create_task_group() as group:
+                    for call_sid in pending:
+                        group.start_soon(announce, call_sid)
+                pending = []
+                for call_sid in list(tally.unconfirmed):
+                    del tally.unconfirmed[call_sid]
+                    if self.emulator.announcements(room.conference_sid, call_sid):
+                        tally.settled_by_log += 1
+                        tally.done["announcements"] += 1
+                        phase.advance()
+                    else:
+                        pending.append(call_sid)
+                if not pending:
+                    break
+            for call_sid in pending:
+                tally.lost.append(
+                    f"announce {call_sid}: still not played after {_ANNOUNCE_ROUNDS} rounds"
+                )
 
     async def _remove(self, client: AsyncClient) -> None:
         tally = self.tally
@@ -433,19 +475,14 @@ def _summary(job: _Job, retries: _RetryTally) -> tuple[list[str], bool]:
     problems = list(tally.lost)
     problems += state_differences(plan, in_emulator, where="emulator")
     problems += state_differences(plan, job.listed, where="API")
-    played_twice = []
-    for call_sid in plan.announced.everyone:
-        plays = len(emulator.announcements(plan.announced.conference_sid, call_sid))
-        if plays > 1:
-            played_twice.append(call_sid)
-            problems.append(f"announcement played {plays} times to {call_sid}")
-        elif call_sid in tally.announced and plays != 1:
-            problems.append(f"announcement confirmed but not played to {call_sid}")
-    unconfirmed_played = sum(
-        1
-        for call_sid in tally.unconfirmed
-        if emulator.announcements(plan.announced.conference_sid, call_sid)
-    )
+    plays = {
+        call_sid: len(emulator.announcements(plan.announced.conference_sid, call_sid))
+        for call_sid in plan.announced.everyone
+    }
+    played_once = sum(1 for count in plays.values() if count == 1)
+    for call_sid, count in plays.items():
+        if count != 1:
+            problems.append(f"announcement played {count} times to {call_sid}")
     ok = not problems
     present = len(plan.expected())
     updates_rate = done / job.update_seconds if job.update_seconds > 0 else 0.0
@@ -471,9 +508,10 @@ def _summary(job: _Job, retries: _RetryTally) -> tuple[list[str], bool]:
         f"  final state       {'exactly as asked' if ok else 'NOT as asked'}: {present} "
         f"participants in {len(plan.rooms)} conferences and {len(plan.kicked)} removed, "
         f"checked in the emulator and through the API",
-        f"  announcements     {len(tally.announced)} confirmed and played once, "
-        f"{len(played_twice)} played twice, {len(tally.unconfirmed)} unconfirmed "
-        f"(failed where it may have played, so not retried; {unconfirmed_played} of them did play)",
+        f"  announcements     {played_once} of {len(plays)} people heard it exactly once; "
+        f"{len(tally.announced)} confirmed by the API, {tally.settled_by_log} unconfirmed "
+        f"but found played in the AnnounceUrl log, {tally.resent} sent again after the log "
+        "showed they had not played",
     ]
     if tally.already_gone:
         lines.append(

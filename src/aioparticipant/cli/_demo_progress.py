@@ -117,7 +117,7 @@ class DemoProgress:
         except ImportError:  # extra aioparticipant[cli] not installed
             return None
         display = bar.Progress(
-            bar.TextColumn("{task.description:<24}"),
+            bar.TextColumn("{task.description:<20}"),
             bar.BarColumn(),
             bar.MofNCompleteColumn(),
             bar.TimeElapsedColumn(),
