@@ -22,7 +22,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_credentials_and_space_fall_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_and_space_fall_back_to_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SIGNALWIRE_PROJECT_ID", "PJ1")
     monkeypatch.setenv("SIGNALWIRE_API_TOKEN", "tok")
     monkeypatch.setenv("SIGNALWIRE_SPACE_URL", "acme.signalwire.com")
@@ -43,7 +45,8 @@ def test_missing_settings_name_the_argument_and_the_variable(
     with pytest.raises(InvalidParameterError) as info:
         AsyncClient(**kwargs)  # type: ignore[arg-type]
     assert info.value.parameter == parameter
-    assert parameter in str(info.value) and variable in str(info.value)
+    assert parameter in str(info.value)
+    assert variable in str(info.value)
 
 
 def test_empty_environment_variable_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,28 +73,53 @@ def test_space_url_with_a_path_is_refused() -> None:
 
 
 def test_base_url_wins_over_space_url() -> None:
-    client = AsyncClient(PROJECT, TOKEN, space_url="x.signalwire.com", base_url="https://api.twilio.com/2010-04-01/")
+    client = AsyncClient(
+        PROJECT, TOKEN, space_url="x.signalwire.com", base_url="https://api.twilio.com/2010-04-01/"
+    )
     assert client.base_url == "https://api.twilio.com/2010-04-01"
 
 
 @pytest.mark.parametrize(
-    "url", ["http://api.twilio.com/2010-04-01", "http://10.0.0.5:8080/x", "http://example.com", "HTTP://example.com"]
+    "url",
+    [
+        "http://api.twilio.com/2010-04-01",
+        "http://10.0.0.5:8080/x",
+        "http://example.com",
+        "HTTP://example.com",
+    ],
 )
 def test_plain_http_is_refused_for_non_loopback_hosts(url: str) -> None:
     with pytest.raises(InvalidParameterError, match="clear text"):
         AsyncClient(PROJECT, TOKEN, base_url=url)
-    assert AsyncClient(PROJECT, TOKEN, base_url=url, allow_insecure_http=True).base_url.startswith("http://")
+    assert AsyncClient(PROJECT, TOKEN, base_url=url, allow_insecure_http=True).base_url.startswith(
+        "http://"
+    )
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:9000/api/laml/2010-04-01", "http://localhost:9000/2010-04-01", "http://[::1]:9000", "http://127.9.9.9"]
+    "url",
+    [
+        "http://127.0.0.1:9000/api/laml/2010-04-01",
+        "http://localhost:9000/2010-04-01",
+        "http://[::1]:9000",
+        "http://127.9.9.9",
+    ],
 )
 def test_plain_http_is_fine_on_loopback(url: str) -> None:
     assert AsyncClient(PROJECT, TOKEN, base_url=url).base_url.startswith("http://")
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://x.com", "api.twilio.com/2010-04-01", "https://", "https://u:p@x.com", "https://x.com/?a=1", "https://x.com:99999", "https://x.com\n"]
+    "url",
+    [
+        "ftp://x.com",
+        "api.twilio.com/2010-04-01",
+        "https://",
+        "https://u:p@x.com",
+        "https://x.com/?a=1",
+        "https://x.com:99999",
+        "https://x.com\n",
+    ],
 )
 def test_malformed_base_urls_are_refused(url: str) -> None:
     with pytest.raises(InvalidParameterError) as info:
@@ -136,8 +164,14 @@ def test_timeout_takes_seconds_or_an_httpx_timeout() -> None:
 
 def test_repr_and_str_never_show_the_token() -> None:
     client = AsyncClient(PROJECT, TOKEN, space_url="x.signalwire.com", rate_limit=5)
-    for text in (repr(client), str(client), repr(client.conferences("CF1").participants("CA1")), repr(client.limiter)):
-        assert TOKEN not in text and AUTH.split()[1] not in text
+    for text in (
+        repr(client),
+        str(client),
+        repr(client.conferences("CF1").participants("CA1")),
+        repr(client.limiter),
+    ):
+        assert TOKEN not in text
+        assert AUTH.split()[1] not in text
     assert "x.signalwire.com" in repr(client)
 
 
@@ -158,7 +192,8 @@ async def test_authentication_error_shows_no_secret(caplog: pytest.LogCaptureFix
                 await client.conferences("CF1").participants("CA1").mute()
     assert info.value.code == 20003
     for text in (str(info.value), repr(info.value), caplog.text, repr(info.value.headers)):
-        assert TOKEN not in text and AUTH.split()[1] not in text
+        assert TOKEN not in text
+        assert AUTH.split()[1] not in text
 
 
 @pytest.mark.anyio
@@ -181,7 +216,10 @@ async def test_transport_is_handed_to_httpx() -> None:
         return httpx.Response(200, content=PARTICIPANT_JSON)
 
     async with AsyncClient(
-        PROJECT, TOKEN, base_url="http://127.0.0.1:1/api/laml/2010-04-01", transport=httpx.MockTransport(handler)
+        PROJECT,
+        TOKEN,
+        base_url="http://127.0.0.1:1/api/laml/2010-04-01",
+        transport=httpx.MockTransport(handler),
     ) as client:
         await client.conferences("CF1").participants("CA1").mute()
     assert seen[0].url.host == "127.0.0.1"
@@ -190,6 +228,8 @@ async def test_transport_is_handed_to_httpx() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_aiohttp_backend_under_trio_is_a_clear_error(anyio_backend: str) -> None:
-    async with AsyncClient(PROJECT, TOKEN, base_url="http://127.0.0.1:1/x", http_backend="aiohttp") as client:
+    async with AsyncClient(
+        PROJECT, TOKEN, base_url="http://127.0.0.1:1/x", http_backend="aiohttp"
+    ) as client:
         with pytest.raises(RuntimeError, match="asyncio only"):
             await client.conferences("CF1").participants("CA1").mute()

@@ -8,7 +8,8 @@ from aioparticipant._dates import format_rfc2822, parse_rfc2822
 def test_spec_page_sept_spelling_parses_with_utc_offset() -> None:
     parsed = parse_rfc2822("Mon, 24 Sept 2018 21:00:00 +0000")
     assert parsed == datetime(2018, 9, 24, 21, 0, tzinfo=timezone.utc)
-    assert parsed is not None and parsed.utcoffset() == timedelta(0)
+    assert parsed is not None
+    assert parsed.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,12 @@ def test_offset_is_kept_as_sent(text: str, offset: timedelta) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["24 September 2018 21:00:00 +0000", "Mon, 24 Sep. 2018 21:00:00 +0000", "mon, 24 SEPT 2018 21:00:00 +0000"]
+    "text",
+    [
+        "24 September 2018 21:00:00 +0000",
+        "Mon, 24 Sep. 2018 21:00:00 +0000",
+        "mon, 24 SEPT 2018 21:00:00 +0000",
+    ],
 )
 def test_long_dotted_and_cased_months(text: str) -> None:
     assert parse_rfc2822(text) == datetime(2018, 9, 24, 21, tzinfo=timezone.utc)
@@ -40,9 +46,17 @@ def test_iso_8601_is_accepted_as_a_fallback() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "garbage", "Mon, 31 Feb 2018 21:00:00 +0000", "Mon, 24 Foo 2018 21:00:00 +0000",
-     "Mon, 24 Sep 2018 25:00:00 +0000", "Mon, 24 Sep 2018 21:00:00 +0099", "Mon, 24 Sep 2018 21:00:00 XYZ",
-     "\x00", "24 Sep 99999 21:00:00"],
+    [
+        "",
+        "garbage",
+        "Mon, 31 Feb 2018 21:00:00 +0000",
+        "Mon, 24 Foo 2018 21:00:00 +0000",
+        "Mon, 24 Sep 2018 25:00:00 +0000",
+        "Mon, 24 Sep 2018 21:00:00 +0099",
+        "Mon, 24 Sep 2018 21:00:00 XYZ",
+        "\x00",
+        "24 Sep 99999 21:00:00",
+    ],
 )
 def test_garbage_gives_none_instead_of_raising(text: str) -> None:
     assert parse_rfc2822(text) is None

@@ -32,14 +32,17 @@ def test_each_status_maps_to_its_class(status: int, cls: type[APIError]) -> None
 
 
 def test_twilio_style_body() -> None:
-    error = error_from_response(404, {"Twilio-Request-Id": "RQ123", "Content-Type": "application/json"}, TWILIO_404)
+    error = error_from_response(
+        404, {"Twilio-Request-Id": "RQ123", "Content-Type": "application/json"}, TWILIO_404
+    )
     assert isinstance(error, NotFoundError)
     assert error.code == 20404
     assert error.message.startswith("The requested resource")
     assert error.more_info == "https://www.twilio.com/docs/errors/20404"
     assert error.request_id == "RQ123"
     assert error.headers["Twilio-Request-Id"] == "RQ123"
-    assert "20404" in str(error) and "RQ123" in str(error)
+    assert "20404" in str(error)
+    assert "RQ123" in str(error)
 
 
 def test_signalwire_errors_list_body_with_string_code_and_detail() -> None:
@@ -54,13 +57,17 @@ def test_signalwire_errors_list_body_with_string_code_and_detail() -> None:
 
 def test_detail_and_details_bodies() -> None:
     assert error_from_response(403, {}, b'{"detail": "Forbidden here"}').message == "Forbidden here"
-    details = error_from_response(400, {}, b'{"message": "", "details": {"Muted": ["must be a boolean"]}}')
+    details = error_from_response(
+        400, {}, b'{"message": "", "details": {"Muted": ["must be a boolean"]}}'
+    )
     assert details.message == "Muted: must be a boolean"
     assert details.code is None
 
 
 def test_html_gateway_page_gives_the_right_class_and_a_short_message() -> None:
-    body = b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body></html>"
+    body = (
+        b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body></html>"
+    )
     error = error_from_response(502, {"content-type": "text/html"}, body, reason="Bad Gateway")
     assert isinstance(error, ServerError)
     assert error.message == "Bad Gateway (non-JSON body, text/html)"
@@ -88,12 +95,22 @@ def test_rate_limit_error_carries_retry_after() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"\xff\xfe\x00", b"[1,2,3]", b'"just a string"', b"null", b'{"code": true}', b"[" * 100000, b'{"errors": []}']
+    "body",
+    [
+        b"\xff\xfe\x00",
+        b"[1,2,3]",
+        b'"just a string"',
+        b"null",
+        b'{"code": true}',
+        b"[" * 100000,
+        b'{"errors": []}',
+    ],
 )
 def test_odd_bodies_never_raise(body: bytes) -> None:
     error = error_from_response(500, {}, body)
     assert isinstance(error, ServerError)
-    assert isinstance(error.message, str) and error.message
+    assert isinstance(error.message, str)
+    assert error.message
 
 
 def test_repr_is_short_and_informative() -> None:

@@ -63,7 +63,14 @@ async def test_a_cancelled_waiter_takes_no_token() -> None:
 
 
 async def test_bad_rates_are_refused() -> None:
-    for rate, burst in ((0, None), (-1, None), (float("inf"), None), (1, 0), (1, 1.5), (True, None)):
+    for rate, burst in (
+        (0, None),
+        (-1, None),
+        (float("inf"), None),
+        (1, 0),
+        (1, 1.5),
+        (True, None),
+    ):
         with pytest.raises(ValueError):
             TokenBucket(rate, burst)  # type: ignore[arg-type]
     assert TokenBucket(2.5).burst == 3
@@ -146,10 +153,9 @@ async def test_concurrency_is_bounded_before_the_pool() -> None:
 
     with respx.mock() as mock:
         mock.post(PARTICIPANT_URL).mock(side_effect=answer)
-        async with make_client(max_connections=3) as client:
-            async with anyio.create_task_group() as tg:
-                for _ in range(20):
-                    tg.start_soon(client.conferences("CF1").participants("CA1").mute)
+        async with make_client(max_connections=3) as client, anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(client.conferences("CF1").participants("CA1").mute)
     assert peak == 3
 
 

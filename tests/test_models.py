@@ -94,7 +94,8 @@ def test_list_page_reads_participants_key_and_ignores_signalwire_extras() -> Non
     page = decode_participant_page(body)
     assert [p.call_sid for p in page.participants] == ["CA1", "CA2"]
     assert page.participants[0].muted is True
-    assert page.next_page_uri is not None and page.next_page_uri.endswith("Page=1")
+    assert page.next_page_uri is not None
+    assert page.next_page_uri.endswith("Page=1")
     assert page.page_size == 2
 
 

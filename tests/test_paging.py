@@ -21,7 +21,9 @@ ROOT = "/api/laml/2010-04-01"
 def page(calls: list[str], next_page_uri: str | None) -> bytes:
     return json.dumps(
         {
-            "participants": [{"call_sid": c, "conference_sid": "CF1", "muted": False} for c in calls],
+            "participants": [
+                {"call_sid": c, "conference_sid": "CF1", "muted": False} for c in calls
+            ],
             "next_page_uri": next_page_uri,
             "page_size": 2,
             "start": 0,
@@ -37,10 +39,15 @@ async def test_list_follows_root_relative_next_page_uri_and_sends_filters() -> N
     second = f"{ROOT}/Accounts/{PROJECT}/Conferences/CF1/Participants.json?Muted=true&PageSize=2&Page=1&PageToken=PT1"
     with respx.mock() as mock:
         route = mock.get(url__startswith=LIST_URL).mock(
-            side_effect=[httpx.Response(200, content=page(["CA1", "CA2"], second)), httpx.Response(200, content=page(["CA3"], None))]
+            side_effect=[
+                httpx.Response(200, content=page(["CA1", "CA2"], second)),
+                httpx.Response(200, content=page(["CA3"], None)),
+            ]
         )
         async with make_client() as client:
-            participants = await client.conferences("CF1").participants.list(muted=True, page_size=2)
+            participants = await client.conferences("CF1").participants.list(
+                muted=True, page_size=2
+            )
     assert [p.call_sid for p in participants] == ["CA1", "CA2", "CA3"]
     first, following = (call.request for call in route.calls)
     assert str(first.url) == f"{LIST_URL}?Muted=true&PageSize=2"
@@ -62,11 +69,17 @@ async def test_stream_fetches_the_next_page_only_when_needed() -> None:
 
 @pytest.mark.parametrize(
     "next_page_uri",
-    ["https://evil.example/api/laml/2010-04-01/x.json", "//evil.example/x.json", "http://example.signalwire.com/x.json"],
+    [
+        "https://evil.example/api/laml/2010-04-01/x.json",
+        "//evil.example/x.json",
+        "http://example.signalwire.com/x.json",
+    ],
 )
 async def test_next_page_on_another_host_or_scheme_is_refused(next_page_uri: str) -> None:
     with respx.mock(assert_all_called=False) as mock:
-        evil = mock.get(url__regex=r"^(?!https://example\.signalwire\.com).*").respond(200, content=page([], None))
+        evil = mock.get(url__regex=r"^(?!https://example\.signalwire\.com).*").respond(
+            200, content=page([], None)
+        )
         mock.get(url__startswith=LIST_URL).respond(200, content=page(["CA1"], next_page_uri))
         async with make_client() as client:
             with pytest.raises(AioParticipantError, match="refusing to follow next_page_uri"):
@@ -91,7 +104,12 @@ async def test_twilio_pages_resolve_against_twilio_host() -> None:
     with respx.mock() as mock:
         route = mock.get(url__startswith=list_url).mock(
             side_effect=[
-                httpx.Response(200, content=page(["CA1"], "/2010-04-01/Accounts/AC1/Conferences/CF1/Participants.json?Page=1")),
+                httpx.Response(
+                    200,
+                    content=page(
+                        ["CA1"], "/2010-04-01/Accounts/AC1/Conferences/CF1/Participants.json?Page=1"
+                    ),
+                ),
                 httpx.Response(200, content=page(["CA2"], None)),
             ]
         )

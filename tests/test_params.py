@@ -32,7 +32,9 @@ def test_all_thirteen_keywords_have_their_wire_names() -> None:
     assert {k: p.wire_name for k, p in UPDATE_PARAMETERS.items()} == WIRE
 
 
-@pytest.mark.parametrize("keyword", [k for k, p in UPDATE_PARAMETERS.items() if p.kind.value == "bool"])
+@pytest.mark.parametrize(
+    "keyword", [k for k, p in UPDATE_PARAMETERS.items() if p.kind.value == "bool"]
+)
 def test_booleans_are_sent_as_lowercase_words(keyword: str) -> None:
     extra = {"call_sid_to_coach": "CA9"} if keyword == "coaching" else {}
     assert encode_update({keyword: True, **extra})[WIRE[keyword]] == "true"
@@ -53,7 +55,9 @@ def test_none_means_not_sent() -> None:
 
 
 def test_caller_order_is_kept_on_the_wire() -> None:
-    form = encode_update({"muted": False, "coaching": True, "beep": False, "call_sid_to_coach": "CA9"})
+    form = encode_update(
+        {"muted": False, "coaching": True, "beep": False, "call_sid_to_coach": "CA9"}
+    )
     assert list(form.items()) == [
         ("Muted", "false"),
         ("Coaching", "true"),
@@ -76,7 +80,12 @@ def test_other_methods_are_refused(value: object) -> None:
 
 @pytest.mark.parametrize("keyword", ["hold_url", "announce_url", "wait_url"])
 @pytest.mark.parametrize(
-    "url", ["http://www.your-application.com/hold", "https://example.com/a b?x=1&y=%20#frag", "HTTPS://EX.COM"]
+    "url",
+    [
+        "http://www.your-application.com/hold",
+        "https://example.com/a b?x=1&y=%20#frag",
+        "HTTPS://EX.COM",
+    ],
 )
 def test_urls_are_sent_as_given(keyword: str, url: str) -> None:
     assert encode_update({keyword: url}) == {WIRE[keyword]: url}
@@ -84,7 +93,15 @@ def test_urls_are_sent_as_given(keyword: str, url: str) -> None:
 
 @pytest.mark.parametrize("keyword", ["hold_url", "announce_url", "wait_url"])
 @pytest.mark.parametrize(
-    "url", ["/hold.xml", "hold.xml", "ftp://example.com/x", "javascript:alert(1)", "https://", "http://[::1"]
+    "url",
+    [
+        "/hold.xml",
+        "hold.xml",
+        "ftp://example.com/x",
+        "javascript:alert(1)",
+        "https://",
+        "http://[::1",
+    ],
 )
 def test_relative_or_non_http_urls_are_refused(keyword: str, url: str) -> None:
     with pytest.raises(InvalidParameterError) as info:
@@ -94,7 +111,8 @@ def test_relative_or_non_http_urls_are_refused(keyword: str, url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("keyword", "wire"), [("wait_url", "WaitUrl"), ("hold_url", "HoldUrl"), ("call_sid_to_coach", "CallSidToCoach")]
+    ("keyword", "wire"),
+    [("wait_url", "WaitUrl"), ("hold_url", "HoldUrl"), ("call_sid_to_coach", "CallSidToCoach")],
 )
 def test_empty_string_is_a_value_where_it_means_something(keyword: str, wire: str) -> None:
     assert encode_update({keyword: ""}) == {wire: ""}
@@ -108,7 +126,11 @@ def test_empty_announce_url_is_refused() -> None:
 @pytest.mark.parametrize("char", ["\n", "\r", "\x00", "\x7f", "\x85", "\t"])
 @pytest.mark.parametrize("keyword", ["hold_url", "hold_method", "call_sid_to_coach"])
 def test_control_characters_are_refused_in_any_value(keyword: str, char: str) -> None:
-    value = {"hold_url": f"https://e.com/{char}x", "hold_method": f"GET{char}", "call_sid_to_coach": f"CA{char}1"}
+    value = {
+        "hold_url": f"https://e.com/{char}x",
+        "hold_method": f"GET{char}",
+        "call_sid_to_coach": f"CA{char}1",
+    }
     with pytest.raises(InvalidParameterError) as info:
         encode_update({keyword: value[keyword]})
     assert info.value.parameter == keyword
@@ -165,7 +187,9 @@ def test_sids_are_percent_encoded_into_one_segment(sid: str, segment: str) -> No
 
 
 def test_list_filters() -> None:
-    assert encode_list_filters({"muted": True, "hold": False, "coaching": None, "page_size": 50}) == {
+    assert encode_list_filters(
+        {"muted": True, "hold": False, "coaching": None, "page_size": 50}
+    ) == {
         "Muted": "true",
         "Hold": "false",
         "PageSize": "50",

@@ -33,7 +33,9 @@ def responses(*items: object) -> list[object]:
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 async def test_retryable_statuses_are_retried_until_success(status: int) -> None:
     with respx.mock() as mock:
-        route = mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(status), httpx.Response(status), OK])
+        route = mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.Response(status), httpx.Response(status), OK]
+        )
         async with make_client() as client:
             participant = await client.conferences("CF1").participants("CA1").mute()
     assert participant.muted is True
@@ -112,7 +114,9 @@ async def test_transport_errors_map_to_our_classes_raised_from_httpx(
      (httpx.RemoteProtocolError("x"), False), (httpx.WriteTimeout("x"), False), (httpx.Response(500), False),
      (httpx.Response(502), False), (httpx.Response(503), False), (httpx.Response(504), False)],
 )  # fmt: skip
-async def test_announce_is_retried_only_where_it_cannot_have_played(first: object, retried: bool) -> None:
+async def test_announce_is_retried_only_where_it_cannot_have_played(
+    first: object, retried: bool
+) -> None:
     with respx.mock() as mock:
         route = mock.post(PARTICIPANT_URL).mock(side_effect=[first, OK])
         async with make_client() as client:
@@ -127,7 +131,9 @@ async def test_announce_is_retried_only_where_it_cannot_have_played(first: objec
 
 async def test_the_same_failure_is_retried_for_a_plain_update() -> None:
     with respx.mock() as mock:
-        route = mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.ReadError("reset"), httpx.Response(502), OK])
+        route = mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.ReadError("reset"), httpx.Response(502), OK]
+        )
         async with make_client() as client:
             await client.conferences("CF1").participants("CA1").update(muted=True, hold=False)
     assert route.call_count == 3
@@ -139,7 +145,9 @@ async def test_the_same_failure_is_retried_for_a_plain_update() -> None:
 async def test_retry_after_seconds_is_honoured(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="aioparticipant")
     with respx.mock() as mock:
-        route = mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(429, headers={"Retry-After": "0.25"}), OK])
+        route = mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.Response(429, headers={"Retry-After": "0.25"}), OK]
+        )
         async with make_client() as client:
             started = anyio.current_time()
             await client.conferences("CF1").participants("CA1").mute()
@@ -149,11 +157,15 @@ async def test_retry_after_seconds_is_honoured(caplog: pytest.LogCaptureFixture)
     assert "waiting 0.25s" in caplog.text
 
 
-async def test_retry_after_http_date_in_the_past_means_now(caplog: pytest.LogCaptureFixture) -> None:
+async def test_retry_after_http_date_in_the_past_means_now(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, logger="aioparticipant")
     past = "Wed, 21 Oct 2015 07:28:00 GMT"
     with respx.mock() as mock:
-        mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(503, headers={"Retry-After": past}), OK])
+        mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.Response(503, headers={"Retry-After": past}), OK]
+        )
         async with make_client() as client:
             await client.conferences("CF1").participants("CA1").mute()
     assert "waiting 0.00s" in caplog.text
@@ -162,7 +174,9 @@ async def test_retry_after_http_date_in_the_past_means_now(caplog: pytest.LogCap
 @pytest.mark.parametrize("value", ["garbage", "-3", ""])
 async def test_garbage_retry_after_falls_back_to_backoff(value: str) -> None:
     with respx.mock() as mock:
-        route = mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(429, headers={"Retry-After": value}), OK])
+        route = mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.Response(429, headers={"Retry-After": value}), OK]
+        )
         async with make_client() as client:
             await client.conferences("CF1").participants("CA1").mute()
     assert route.call_count == 2
@@ -170,7 +184,9 @@ async def test_garbage_retry_after_falls_back_to_backoff(value: str) -> None:
 
 async def test_retry_after_beyond_the_cap_raises_at_once() -> None:
     with respx.mock() as mock:
-        route = mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(429, headers={"Retry-After": "3600"}), OK])
+        route = mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.Response(429, headers={"Retry-After": "3600"}), OK]
+        )
         async with make_client(backoff=Backoff(max_retry_after=5)) as client:
             started = anyio.current_time()
             with pytest.raises(RateLimitError) as info:
@@ -180,11 +196,15 @@ async def test_retry_after_beyond_the_cap_raises_at_once() -> None:
     assert route.call_count == 1
 
 
-async def test_backoff_is_exponential_with_full_jitter_under_the_cap(caplog: pytest.LogCaptureFixture) -> None:
+async def test_backoff_is_exponential_with_full_jitter_under_the_cap(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, logger="aioparticipant")
     with respx.mock() as mock:
         mock.post(PARTICIPANT_URL).respond(500)
-        async with make_client(max_retries=5, backoff=Backoff(initial=0.001, maximum=0.004)) as client:
+        async with make_client(
+            max_retries=5, backoff=Backoff(initial=0.001, maximum=0.004)
+        ) as client:
             with pytest.raises(ServerError):
                 await client.conferences("CF1").participants("CA1").mute()
     waits = [float(r.getMessage().rsplit("waiting ", 1)[1].rstrip("s")) for r in caplog.records]
@@ -198,15 +218,21 @@ async def test_one_warning_per_retry_with_method_path_status_attempt_and_no_secr
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with respx.mock() as mock:
-        mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(503), httpx.ConnectError("refused"), OK])
+        mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.Response(503), httpx.ConnectError("refused"), OK]
+        )
         async with make_client() as client:
             await client.conferences("CF1").participants("CA1").mute()
     ours = [r for r in caplog.records if r.name == "aioparticipant"]
     assert [r.levelno for r in ours] == [logging.WARNING, logging.WARNING]
     first, second = (r.getMessage() for r in ours)
-    assert first.startswith("retrying POST /Accounts/YourProjectID/Conferences/CF1/Participants/CA1.json after HTTP 503 (attempt 1 of 4)")
+    assert first.startswith(
+        "retrying POST /Accounts/YourProjectID/Conferences/CF1/Participants/CA1.json after HTTP 503 (attempt 1 of 4)"
+    )
     assert "after APIConnectionError (attempt 2 of 4)" in second
-    assert TOKEN not in caplog.text and AUTH not in caplog.text and AUTH.split()[1] not in caplog.text
+    assert TOKEN not in caplog.text
+    assert AUTH not in caplog.text
+    assert AUTH.split()[1] not in caplog.text
 
 
 # --- cancellation ----------------------------------------------------------------
@@ -234,8 +260,36 @@ async def test_cancellation_is_never_classified_as_retryable() -> None:
 
 async def test_bad_request_is_not_retried_even_with_retry_after() -> None:
     with respx.mock() as mock:
-        route = mock.post(PARTICIPANT_URL).mock(side_effect=[httpx.Response(400, headers={"Retry-After": "0"}), OK])
+        route = mock.post(PARTICIPANT_URL).mock(
+            side_effect=[httpx.Response(400, headers={"Retry-After": "0"}), OK]
+        )
         async with make_client() as client:
             with pytest.raises(BadRequestError):
                 await client.conferences("CF1").participants("CA1").mute()
     assert route.call_count == 1
+
+
+async def test_errors_say_how_many_attempts_were_made() -> None:
+    with respx.mock() as mock:
+        mock.post(PARTICIPANT_URL).respond(503)
+        async with make_client(max_retries=2) as client:
+            with pytest.raises(ServerError) as info:
+                await client.conferences("CF1").participants("CA1").mute()
+    assert info.value.attempts == 3
+
+
+async def test_a_404_on_a_retried_delete_means_the_lost_first_answer_removed_them() -> None:
+    from aioparticipant import NotFoundError
+
+    with respx.mock() as mock:
+        route = mock.delete(PARTICIPANT_URL).mock(
+            side_effect=[httpx.ReadError("answer lost"), httpx.Response(404)]
+        )
+        async with make_client() as client:
+            assert await client.conferences("CF1").participants("CA1").delete() is None
+        assert route.call_count == 2
+        mock.delete(PARTICIPANT_URL).mock(side_effect=[httpx.Response(404)])
+        async with make_client() as client:
+            with pytest.raises(NotFoundError) as info:
+                await client.conferences("CF1").participants("CA1").delete()
+        assert info.value.attempts == 1

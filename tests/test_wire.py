@@ -93,7 +93,9 @@ async def test_intent_helpers_send_exactly_their_fields(
             handle = client.conferences("ConferenceSid").participants("CallSid")
             participant = await getattr(handle, intent)(*args)
     assert participant.call_sid == "CA1"
-    assert dict(parse_qsl(route.calls.last.request.content.decode(), keep_blank_values=True)) == form
+    assert (
+        dict(parse_qsl(route.calls.last.request.content.decode(), keep_blank_values=True)) == form
+    )
 
 
 async def test_coach_and_monitor_need_a_sid_before_anything_is_sent() -> None:
@@ -118,7 +120,8 @@ async def test_fetch_is_a_get_and_delete_a_delete() -> None:
             handle = client.conferences("ConferenceSid").participants("CallSid")
             fetched = await handle.fetch()
             assert await handle.delete() is None
-    assert fetched.muted is True and fetched.status == "in-progress"
+    assert fetched.muted is True
+    assert fetched.status == "in-progress"
     assert get.calls.last.request.content == b""
     assert delete.calls.last.request.headers["Authorization"] == AUTH
 
@@ -129,7 +132,10 @@ async def test_sids_are_percent_encoded_in_the_path() -> None:
         async with make_client(account_sid="AC 1") as client:
             await client.conferences("room 5%").participants("agent é").mute()
     url = route.calls.last.request.url
-    assert url.raw_path == b"/api/laml/2010-04-01/Accounts/AC%201/Conferences/room%205%25/Participants/agent%20%C3%A9.json"
+    assert (
+        url.raw_path
+        == b"/api/laml/2010-04-01/Accounts/AC%201/Conferences/room%205%25/Participants/agent%20%C3%A9.json"
+    )
 
 
 @pytest.mark.parametrize("sid", ["..", ".", "", "a/b", "a?b", "a#b", "a\\b", "a\nb"])
@@ -154,7 +160,10 @@ async def test_api_errors_surface_with_their_class_and_code() -> None:
     assert route.call_count == 1  # 404 is never retried
     assert info.value.code == 20404
     assert info.value.request_id == "RQ1"
-    assert info.value.path == "/Accounts/AccountSid/Conferences/ConferenceSid/Participants/CallSid.json"
+    assert (
+        info.value.path
+        == "/Accounts/AccountSid/Conferences/ConferenceSid/Participants/CallSid.json"
+    )
     assert TOKEN not in str(info.value)
 
 
@@ -162,7 +171,9 @@ async def test_non_json_success_body_is_a_decode_error_not_a_crash() -> None:
     from aioparticipant import ResponseDecodeError
 
     with respx.mock() as mock:
-        mock.post(SPEC_URL).respond(200, content=b"<html>ok</html>", headers={"content-type": "text/html"})
+        mock.post(SPEC_URL).respond(
+            200, content=b"<html>ok</html>", headers={"content-type": "text/html"}
+        )
         async with spec_client() as client:
             with pytest.raises(ResponseDecodeError) as info:
                 await client.conferences("ConferenceSid").participants("CallSid").mute()
@@ -171,7 +182,9 @@ async def test_non_json_success_body_is_a_decode_error_not_a_crash() -> None:
 
 async def test_json_body_with_wrong_content_type_still_decodes() -> None:
     with respx.mock() as mock:
-        mock.post(SPEC_URL).respond(200, content=PARTICIPANT_JSON, headers={"content-type": "text/plain"})
+        mock.post(SPEC_URL).respond(
+            200, content=PARTICIPANT_JSON, headers={"content-type": "text/plain"}
+        )
         async with spec_client() as client:
             participant = await client.conferences("ConferenceSid").participants("CallSid").mute()
     assert participant.muted is True
@@ -179,10 +192,12 @@ async def test_json_body_with_wrong_content_type_still_decodes() -> None:
 
 async def test_twilio_base_url() -> None:
     with respx.mock() as mock:
-        route = mock.post("https://api.twilio.com/2010-04-01/Accounts/AC123/Conferences/CF1/Participants/CA1.json").respond(
-            200, content=PARTICIPANT_JSON
-        )
-        async with AsyncClient("AC123", TOKEN, base_url="https://api.twilio.com/2010-04-01/") as client:
+        route = mock.post(
+            "https://api.twilio.com/2010-04-01/Accounts/AC123/Conferences/CF1/Participants/CA1.json"
+        ).respond(200, content=PARTICIPANT_JSON)
+        async with AsyncClient(
+            "AC123", TOKEN, base_url="https://api.twilio.com/2010-04-01/"
+        ) as client:
             await client.conferences("CF1").participants("CA1").mute()
     assert route.call_count == 1
     assert PROJECT not in route.calls.last.request.headers["Authorization"]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from ._exceptions import RateLimitError, error_from_response
+from ._exceptions import APIConnectionError, APIError, RateLimitError, error_from_response
 from ._limiter import Limiter, SharedPause
 from ._retry import Backoff, make_retrying
 from ._senders import RawResponse, Sender
@@ -62,7 +62,11 @@ class Pipeline:
         retrying = make_retrying(
             max_retries=self._max_retries, backoff=self._backoff, announces=announces
         )
-        response: RawResponse = await retrying(self._attempt, method, path, url, form)
+        try:
+            response: RawResponse = await retrying(self._attempt, method, path, url, form)
+        except (APIError, APIConnectionError) as error:
+            error.attempts = retrying.statistics.get("attempt_number", 1)
+            raise
         return response
 
     async def _attempt(self, method: str, path: str, url: str, form: bytes | None) -> RawResponse:

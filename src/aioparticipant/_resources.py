@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import msgspec
 
-from ._exceptions import AioParticipantError, ResponseDecodeError
+from ._exceptions import AioParticipantError, NotFoundError, ResponseDecodeError
 from ._http import Pipeline
 from ._models import Participant, ParticipantPage, decode_participant, decode_participant_page
 from ._params import (
@@ -138,8 +138,16 @@ class ParticipantHandle:
         return _decode(response, decode_participant, "GET", self._path)
 
     async def delete(self) -> None:
-        """Remove the participant from the conference (hangs up their call leg)."""
-        await self._api.pipeline.request("DELETE", self._url, self._path)
+        """Remove the participant from the conference (hangs up their call leg).
+
+        Raises ``NotFoundError`` if the participant was not there. A 404 on a
+        retry is success: an earlier attempt whose answer was lost removed them.
+        """
+        try:
+            await self._api.pipeline.request("DELETE", self._url, self._path)
+        except NotFoundError as error:
+            if error.attempts == 1:
+                raise
 
     # --- intents: each is one update with the fields the contract names ---------
 
@@ -183,7 +191,11 @@ class ParticipantHandle:
 def _decode(response: RawResponse, decode: Callable[[bytes], T], method: str, path: str) -> T:
     try:
         return decode(response.body)
-    except (msgspec.DecodeError, ValueError) as error:
+    except (
+        msgspec.DecodeError,
+        ValueError,
+        RecursionError,
+    ) as error:  # RecursionError: deep nesting
         raise ResponseDecodeError(
             f"HTTP {response.status} came with a body that is not the expected JSON ({error})",
             status=response.status,
