@@ -33,10 +33,14 @@ __all__ = [
 REQUEST_ID_HEADERS = ("twilio-request-id", "x-signalwire-request-id", "x-request-id", "request-id")
 
 _MAX_MESSAGE = 300
+_MAX_FLATTEN_DEPTH = 8
 
 
 class AioParticipantError(Exception):
     """Base class of every error this library raises."""
+
+    #: How many attempts the request made before this error was raised (1: not retried).
+    attempts: int = 1
 
 
 class InvalidParameterError(AioParticipantError, ValueError):
@@ -234,14 +238,16 @@ def _message(data: Mapping[str, Any]) -> str:
     return ""
 
 
-def _flatten(value: object) -> str:
+def _flatten(value: object, depth: int = 0) -> str:
+    if depth > _MAX_FLATTEN_DEPTH:  # a hostile body can nest deeper than Python recurses
+        return "…"
     if isinstance(value, dict):
         inner = value.get("message") or value.get("detail")
         if isinstance(inner, str):
             return inner
-        return "; ".join(f"{key}: {_flatten(item)}" for key, item in value.items())
+        return "; ".join(f"{key}: {_flatten(item, depth + 1)}" for key, item in value.items())
     if isinstance(value, list):
-        return "; ".join(_flatten(item) for item in value)
+        return "; ".join(_flatten(item, depth + 1) for item in value)
     return str(value)
 
 
