@@ -36,7 +36,8 @@ from ._senders import AiohttpSender, HttpxSender, Sender
 
 __all__ = ["AsyncClient"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and lone surrogates (which no header or URL can encode).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class AsyncClient:

@@ -84,7 +84,7 @@ def _zone_offset(zone: str | None) -> timezone | None:
         return timezone.utc
     if zone[0] in "+-":
         hours, minutes = int(zone[1:3]), int(zone[3:5])
-        if minutes >= 60:
+        if hours >= 24 or minutes >= 60:  # datetime refuses offsets of a day or more
             return None
         sign = -1 if zone[0] == "-" else 1
         return timezone(sign * timedelta(hours=hours, minutes=minutes))

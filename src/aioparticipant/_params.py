@@ -112,8 +112,10 @@ class ListFilters(TypedDict, total=False):
     page_size: int | None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SID_FORBIDDEN = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f]")
+# Lone surrogates (U+D800-U+DFFF) are refused with the control characters: a
+# Python str may hold them, but they cannot be encoded into a URL or a form.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SID_FORBIDDEN = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _METHODS = frozenset({"GET", "POST"})
 
 
@@ -268,6 +270,8 @@ def _unknown_keyword(caller: str, keyword: str, known: Iterable[str]) -> TypeErr
 
 
 def _describe_char(char: str) -> str:
+    if "\ud800" <= char <= "\udfff":
+        return f"the lone surrogate U+{ord(char):04X}"
     if _CONTROL.match(char):
         return f"the control character U+{ord(char):04X}"
     return repr(char)
