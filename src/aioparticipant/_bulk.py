@@ -170,6 +170,20 @@ class BulkRun:
 
     Nothing is sent before the ``async with`` is entered. Leaving the block,
     early or not, cancels whatever is still in flight and waits for it to stop.
+
+    The input is read one update at a time, only when a worker is free. Its
+    items are ``ParticipantUpdate`` objects, already validated when they were
+    built, so every item read gives exactly one ``BulkResult``. An exception
+    raised by the input itself (a generator building an invalid
+    ``ParticipantUpdate``, a file that fails to read) is not a result: it ends
+    the run, cancelling what is in flight, and propagates from the ``async
+    with``. To record bad input instead, check it before yielding (the
+    ``aioparticipant bulk`` command does). An async generator given as input is
+    closed when the run ends.
+
+    At most ``concurrency`` updates are in flight; the client's own
+    ``max_connections`` bound applies on top, so a ``concurrency`` above it
+    only queues at the client.
     """
 
     def __init__(
