@@ -16,6 +16,7 @@ not (a participant not found counts as not succeeded), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -342,10 +343,14 @@ async def _dry_run(reader: RowReader, ledger: Ledger, *, quiet: bool) -> int:
                     "form": dict(row.update.form),
                 }
                 out.write(encode(record) + b"\n")
+        out.flush()
     except InputError as error:
         out.flush()
         return _usage_error(error)
-    out.flush()
+    except BrokenPipeError:
+        # `... --dry-run | head`: the reader has seen enough. Silence the flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_UNSUCCESSFUL
     if not quiet:
         text = f"dry run: {valid} rows would be sent, {invalid} invalid"
         if skipped:
