@@ -142,6 +142,7 @@ class AsyncClient:
             limiter=self._limiter,
             max_retries=max_retries,
             backoff=backoff or Backoff(),
+            secrets=(credentials.encode("ascii"), token.encode()),
         )
         self._api = _Api(self._pipeline, self.base_url, f"/Accounts/{account_segment}")
 

@@ -32,8 +32,12 @@ class Pipeline:
         limiter: Limiter | None,
         max_retries: int,
         backoff: Backoff,
+        secrets: tuple[bytes, ...] = (),
     ) -> None:
         self._sender = sender
+        # Credentials an error page may quote back (a proxy echoing the
+        # Authorization header): they never reach an exception message.
+        self._secrets = tuple(secret for secret in secrets if len(secret) >= 4)
         # Our own bound in front of the connection pool: a request waits here,
         # where cancelling it is free, never inside the pool.
         self._slots = anyio.Semaphore(max_in_flight, fast_acquire=True)
@@ -78,10 +82,13 @@ class Pipeline:
             response = await self._sender.send(method, url, headers, form)
         if response.status < 300:
             return response
+        body = response.body
+        for secret in self._secrets:
+            body = body.replace(secret, b"[redacted]")
         error = error_from_response(
             response.status,
             response.headers,
-            response.body,
+            body,
             reason=response.reason,
             method=method,
             path=path,
