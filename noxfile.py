@@ -40,3 +40,17 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark table (bench/run.py), in the current environment: `nox -s bench -- --quick`."""
     session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session(python=False)
+def soak(session: nox.Session) -> None:
+    """Full-size reliability run: 20,000-update soak, fault matrix, cancellation, secrets,
+    and a longer hypothesis hunt (RELIABILITY.md). `nox -s soak -- -k aiohttp` narrows it."""
+    session.env["AIOPARTICIPANT_SOAK_UPDATES"] = "20000"
+    session.env["AIOPARTICIPANT_HYPOTHESIS_EXAMPLES"] = "2000"
+    session.run(
+        "pytest", "-s", "-q",
+        "tests/test_soak.py", "tests/test_faults.py", "tests/test_cancellation.py",
+        "tests/test_secrets.py", "tests/test_hostile_input.py",
+        *session.posargs,
+    )  # fmt: skip
