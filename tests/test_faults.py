@@ -172,8 +172,10 @@ async def test_each_fault_gives_the_documented_outcome_and_leaks_nothing(
             # Earlier attempts may have failed to connect (and were retried);
             # the first that may have been delivered was the last.
             assert 1 <= attempts(server, fault) <= 1 + MAX_RETRIES
+            assert error.attempts == attempts(server, fault)
             return
     assert attempts(server, fault) == (1 + MAX_RETRIES if retried else 1)
+    assert error.attempts == attempts(server, fault)  # the client counts what the server saw
 
 
 async def test_an_html_502_page_gives_a_short_message_without_the_markup(http_backend: str) -> None:
@@ -216,6 +218,7 @@ async def test_connection_refused_is_retried_even_for_announce_and_never_deliver
             await send(client, kind)
     assert type(info.value) is APIConnectionError
     assert info.value.possibly_delivered is False
+    assert info.value.attempts == 1 + MAX_RETRIES
     retries = [r for r in caplog.records if r.name == "aioparticipant" and "retrying" in r.message]
     assert len(retries) == MAX_RETRIES
 
