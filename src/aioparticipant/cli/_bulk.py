@@ -32,6 +32,7 @@ from .._client import AsyncClient
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_MAX_RETRIES
 from .._exceptions import InvalidParameterError
 from .._params import encode_update
+from ._argtypes import at_least
 from ._bulk_input import InputError, Row, RowReader, count_rows
 from ._bulk_results import (
     Ledger,
@@ -90,7 +91,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=at_least(1),
         default=DEFAULT_BULK_CONCURRENCY,
         metavar="N",
         help=f"updates in flight at once (default {DEFAULT_BULK_CONCURRENCY})",
@@ -99,11 +100,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--rate", type=float, metavar="R", help="at most R updates per second (retries included)"
     )
     parser.add_argument(
-        "--burst", type=_positive_int, metavar="B", help="with --rate: bursts of up to B updates"
+        "--burst", type=at_least(1), metavar="B", help="with --rate: bursts of up to B updates"
     )
     parser.add_argument(
         "--max-retries",
-        type=_non_negative_int,
+        type=at_least(0),
         default=DEFAULT_MAX_RETRIES,
         metavar="N",
         help=f"retries per update after 429, 5xx or a broken connection (default {DEFAULT_MAX_RETRIES})",
@@ -440,17 +441,3 @@ def _count_in_background(path: str, fmt: Any, recorded: int, progress: Progress)
             progress.counters.total = max(0, total - recorded)
 
     threading.Thread(target=count, name="aioparticipant-count", daemon=True).start()
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value

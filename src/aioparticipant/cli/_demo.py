@@ -38,6 +38,7 @@ from .._constants import DEFAULT_MAX_RETRIES
 from .._exceptions import AioParticipantError, APIConnectionError, NotFoundError, ServerError
 from .._models import Participant
 from ..emulator import Emulator, EmulatorServer, serve_in_thread
+from ._argtypes import at_least, fraction, non_negative_float, positive_float
 from ._demo_progress import DemoProgress
 from ._demo_scenario import (
     ANNOUNCEMENT_URL,
@@ -73,14 +74,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     size.add_argument(
         "--conferences",
         metavar="N",
-        type=_at_least(1),
+        type=at_least(1),
         default=100,
         help="conferences (default: 100)",
     )
     size.add_argument(
         "--per-conference",
         metavar="N",
-        type=_at_least(3),
+        type=at_least(3),
         default=24,
         help="participants in each: an agent, a supervisor, customers (default: 24)",
     )
@@ -88,21 +89,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     server.add_argument(
         "--rate",
         metavar="R",
-        type=_positive_float,
+        type=positive_float,
         default=200.0,
         help="the service's rate limit in requests per second (default: 200)",
     )
     server.add_argument(
         "--fault-rate",
         metavar="F",
-        type=_fraction,
+        type=fraction,
         default=0.01,
         help="share of requests that fail: 4 in 5 answered 500/503, 1 in 5 dropped (default: 0.01)",
     )
     server.add_argument(
         "--latency",
         metavar="S",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.02,
         help="seconds the service takes to answer (default: 0.02)",
     )
@@ -113,21 +114,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     client.add_argument(
         "--client-rate",
         metavar="R",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="the client's own rate limit (default: none, it learns the limit from 429s)",
     )
     client.add_argument(
         "--concurrency",
         metavar="N",
-        type=_at_least(1),
+        type=at_least(1),
         default=64,
         help="requests in flight at most (default: 64)",
     )
     client.add_argument(
         "--max-retries",
         metavar="N",
-        type=_at_least(0),
+        type=at_least(0),
         default=DEFAULT_MAX_RETRIES,
         help=f"retries per request (default: {DEFAULT_MAX_RETRIES}, the client's)",
     )
@@ -535,34 +536,3 @@ def _http_backend(choice: str, backend: str) -> Literal["httpx", "aiohttp"]:
     if choice == "aiohttp" or importlib.util.find_spec("aiohttp") is not None:
         return "aiohttp"
     return "httpx"
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
-    return value

@@ -19,6 +19,7 @@ from pathlib import Path
 from .._constants import ENV_API_TOKEN, ENV_PROJECT_ID
 from ..emulator import Emulator, EmulatorServer, serve
 from ..emulator._serve import check_loopback
+from ._argtypes import fraction, non_negative_float, port, positive_float
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -37,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="loopback address to listen on (default: 127.0.0.1; other hosts are refused)",
     )
     parser.add_argument(
-        "--port", type=_port, default=0, help="port to listen on (default: 0, a free one)"
+        "--port", type=port, default=0, help="port to listen on (default: 0, a free one)"
     )
     parser.add_argument(
         "--participants",
@@ -51,27 +52,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate-limit",
         metavar="R",
-        type=_positive_float,
+        type=positive_float,
         help="answer 429 + Retry-After past R requests per second",
     )
     parser.add_argument(
         "--latency",
         metavar="S",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="seconds added to every answer",
     )
     parser.add_argument(
         "--error-rate",
         metavar="F",
-        type=_fraction,
+        type=fraction,
         default=0.0,
         help="fraction of requests answered 500/503 without being processed",
     )
     parser.add_argument(
         "--drop-rate",
         metavar="F",
-        type=_fraction,
+        type=fraction,
         default=0.0,
         help="fraction of requests processed whose connection is then closed without an answer",
     )
@@ -164,31 +165,3 @@ def _describe_faults(args: argparse.Namespace) -> str:
 def _usage(message: str) -> int:
     print(f"aioparticipant emulator: error: {message}", file=sys.stderr)
     return 2
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
-    return value
