@@ -48,7 +48,7 @@ from .helpers import FAST, PARTICIPANT_JSON, PROJECT, TOKEN
 BASE = "https://example.signalwire.com/api/laml/2010-04-01"
 
 #: Examples per property; raise it for a longer hunt (the nox ``soak`` session does).
-EXAMPLES = int(os.environ.get("AIOPARTICIPANT_HYPOTHESIS_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("AIOPARTICIPANT_HYPOTHESIS_EXAMPLES", "100"))
 HOSTILE = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
