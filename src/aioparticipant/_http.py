@@ -12,7 +12,7 @@ import anyio
 
 from ._exceptions import APIConnectionError, APIError, RateLimitError, error_from_response
 from ._limiter import Limiter, SharedPause
-from ._retry import Backoff, make_retrying
+from ._retry import Backoff, is_retryable, make_retrying
 from ._senders import RawResponse, Sender
 
 __all__ = ["Pipeline"]
@@ -63,11 +63,30 @@ class Pipeline:
         """
         if self.closed:
             raise RuntimeError("this AsyncClient is closed; create a new one")
+        # The first attempt runs bare: most requests succeed, and a tenacity
+        # controller per request would cost more CPU than the request itself.
+        try:
+            return await self._attempt(method, path, url, form)
+        except (APIError, APIConnectionError) as error:
+            if self._max_retries == 0 or not is_retryable(
+                error, announces=announces, backoff=self._backoff
+            ):
+                raise
+            first_failure: BaseException = error
+        # From the first failure on, retrying is tenacity's: it is handed that
+        # failure as its own first attempt, then owns every wait, log line and stop.
         retrying = make_retrying(
             max_retries=self._max_retries, backoff=self._backoff, announces=announces
         )
+        replay = [first_failure]
+
+        async def attempt(method: str, path: str, url: str, form: bytes | None) -> RawResponse:
+            if replay:
+                raise replay.pop()
+            return await self._attempt(method, path, url, form)
+
         try:
-            response: RawResponse = await retrying(self._attempt, method, path, url, form)
+            response: RawResponse = await retrying(attempt, method, path, url, form)
         except (APIError, APIConnectionError) as error:
             error.attempts = retrying.statistics.get("attempt_number", 1)
             raise

@@ -81,5 +81,8 @@ class SharedPause:
 
     async def wait(self) -> None:
         """Return once no pause is in force."""
+        if self._until == -math.inf:
+            return  # the usual case costs no clock read
         while (remaining := self._until - anyio.current_time()) > 0:  # noqa: ASYNC110
             await anyio.sleep(remaining)
+        self._until = -math.inf  # expired: no await since the check, so no pause is lost
