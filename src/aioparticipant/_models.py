@@ -57,7 +57,6 @@ class ParticipantPage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _DATE_FIELDS: Final = ("date_created", "date_updated")
-_FIELDS: Final = Participant.__struct_fields__
 
 
 def _wire_type(name: str, annotation: Any) -> Any:
@@ -96,14 +95,31 @@ _PARTICIPANT_DECODER: Final = msgspec.json.Decoder(_WireParticipant, strict=Fals
 _PAGE_DECODER: Final = msgspec.json.Decoder(_WireParticipantPage, strict=False)
 
 
+def _date(raw: str | None) -> datetime | None:
+    return None if raw is None else parse_rfc2822(raw)
+
+
 def _from_wire(wire: Any) -> Participant:
-    values = {name: getattr(wire, name) for name in _FIELDS}
-    for name in _DATE_FIELDS:
-        raw = values[name]
-        values[name] = None if raw is None else parse_rfc2822(raw)
-    if isinstance(values["queue_time"], int):
-        values["queue_time"] = str(values["queue_time"])
-    return Participant(**values)
+    # One constructor call, every field named: this runs once per response.
+    queue_time = wire.queue_time
+    return Participant(
+        account_sid=wire.account_sid,
+        call_sid=wire.call_sid,
+        conference_sid=wire.conference_sid,
+        label=wire.label,
+        date_created=_date(wire.date_created),
+        date_updated=_date(wire.date_updated),
+        status=wire.status,
+        muted=wire.muted,
+        hold=wire.hold,
+        hold_url=wire.hold_url,
+        coaching=wire.coaching,
+        call_sid_to_coach=wire.call_sid_to_coach,
+        start_conference_on_enter=wire.start_conference_on_enter,
+        end_conference_on_exit=wire.end_conference_on_exit,
+        queue_time=str(queue_time) if isinstance(queue_time, int) else queue_time,
+        uri=wire.uri,
+    )
 
 
 def decode_participant(body: bytes) -> Participant:
