@@ -29,9 +29,16 @@ from aioparticipant import AsyncClient, Participant
 from .helpers import FAST, PARTICIPANT_JSON, PROJECT, TOKEN
 
 __all__ = [
+    "ANNOUNCE_URL",
+    "API_PATH",
     "FLAVOURS",
+    "FLAVOUR_IDS",
+    "MAX_RETRIES",
     "OK",
+    "TIMEOUT",
+    "Action",
     "Connection",
+    "Handler",
     "RawServer",
     "Request",
     "assert_no_leaks",
@@ -53,6 +60,8 @@ _IO_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Request:
+    """One request as the server read it."""
+
     index: int  # 0-based, across all connections of the server
     method: str
     target: str  # the raw request target, percent-encoding untouched
@@ -275,13 +284,12 @@ def http_response(
     reason: str = "",
     headers: dict[str, str] | None = None,
     content_type: str = "application/json",
-    content_length: int | None = None,
 ) -> bytes:
-    """The bytes of an HTTP/1.1 response; ``content_length`` may lie (truncated bodies)."""
+    """The bytes of an HTTP/1.1 response (slice them to truncate it)."""
     lines = [f"HTTP/1.1 {status} {reason or _REASONS.get(status, 'Status')}"]
     all_headers = {
         "Content-Type": content_type,
-        "Content-Length": str(len(body) if content_length is None else content_length),
+        "Content-Length": str(len(body)),
         **(headers or {}),
     }
     lines += [f"{name}: {value}" for name, value in all_headers.items()]

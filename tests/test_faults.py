@@ -28,6 +28,7 @@ from aioparticipant import (
     ServerError,
 )
 
+from .helpers import PARTICIPANT_JSON
 from .rawserver import (
     FLAVOUR_IDS,
     FLAVOURS,
@@ -203,6 +204,16 @@ async def test_a_fault_once_then_an_answer_succeeds_on_a_fresh_connection(
     assert participant.call_sid == "CA1"
     assert len(server.requests) == 2
     assert server.accepted == 2
+
+
+async def test_a_participant_body_is_read_whatever_its_content_type(http_backend: str) -> None:
+    # Servers and proxies mislabel JSON; the body decides, not the header.
+    mislabelled = http_response(200, PARTICIPANT_JSON, content_type="text/html")
+    with serve(always(mislabelled)) as server:
+        async with leak_checked_client(server.origin, http_backend, server) as client:
+            participant = await send(client, "update")
+    assert participant.call_sid == "CA1"
+    assert len(server.requests) == 1
 
 
 # --- no server at all -------------------------------------------------------------

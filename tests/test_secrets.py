@@ -189,7 +189,7 @@ async def test_a_full_fault_run_at_debug_reveals_no_secret_anywhere(
     # The credentials were on the wire, so there was something to leak...
     assert all(r.headers["authorization"] == AUTHORIZATION for r in server.requests)
     assert len(errors) > len(BEHAVIOURS)
-    assert any("Authorization" in str(error) for error in errors)  # the echo came back
+    assert any("Authorization" in str(e) for e in errors)  # the echo came back
     # ...and DEBUG logging was really on.
     names = {record.name.split(".")[0] for record in debug_logs.records}
     assert "aioparticipant" in names
@@ -197,8 +197,8 @@ async def test_a_full_fault_run_at_debug_reveals_no_secret_anywhere(
         assert {"httpx", "httpcore"} <= names
 
     texts += rendered(debug_logs.records)
-    for error in errors:
-        texts += described(error)
+    for raised in errors:
+        texts += described(raised)
     for text in texts:
         for secret in SECRETS:
             assert secret not in text, f"a secret leaked into: {text[:300]!r}"
