@@ -233,3 +233,38 @@ async def test_aiohttp_backend_under_trio_is_a_clear_error(anyio_backend: str) -
     ) as client:
         with pytest.raises(RuntimeError, match="asyncio only"):
             await client.conferences("CF1").participants("CA1").mute()
+
+
+def test_tls_verification_stays_on() -> None:
+    import ssl
+
+    from aioparticipant._senders import _tls_context
+
+    context = _tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname is True
+
+
+@pytest.mark.anyio
+async def test_connections_are_reused_not_churned() -> None:
+    """A sequence of requests reuses one keep-alive connection; a burst opens at most max_connections."""
+    import anyio
+
+    from aioparticipant.emulator import Emulator, serve_in_thread
+
+    emulator = Emulator()
+    for index in range(40):
+        emulator.add_participant("CF1", f"CA{index}")
+    with serve_in_thread(emulator) as server:
+        async with AsyncClient(
+            emulator.project_id, emulator.token, base_url=server.base_url, max_connections=8
+        ) as client:
+            for index in range(5):
+                await client.conferences("CF1").participants(f"CA{index}").mute()
+            sender = client._pipeline._sender  # type: ignore[attr-defined]
+            assert len(sender._all) == 1  # one warm connection served them all
+            async with anyio.create_task_group() as tg:
+                for index in range(40):
+                    tg.start_soon(client.conferences("CF1").participants(f"CA{index}").mute)
+            assert len(sender._all) <= 8
+    assert all(emulator.participant("CF1", f"CA{index}").muted for index in range(40))

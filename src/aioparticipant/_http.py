@@ -6,8 +6,6 @@ parameters were validated.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import anyio
 
 from ._exceptions import APIConnectionError, APIError, RateLimitError, error_from_response
@@ -16,9 +14,6 @@ from ._retry import Backoff, is_retryable, make_retrying
 from ._senders import RawResponse, Sender
 
 __all__ = ["Pipeline"]
-
-_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
-_NO_HEADERS: Mapping[str, str] = {}
 
 
 class Pipeline:
@@ -97,8 +92,7 @@ class Pipeline:
             await self._pause.wait()
             if self._limiter is not None:
                 await self._limiter.acquire()
-            headers = _FORM_HEADERS if form is not None else _NO_HEADERS
-            response = await self._sender.send(method, url, headers, form)
+            response = await self._sender.send(method, url, form)
         if response.status < 300:
             return response
         body = response.body

@@ -7,10 +7,13 @@ error) saying whether the request may have reached the server.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import anyio
 import httpx
 import sniffio
 
@@ -31,15 +34,26 @@ class RawResponse:
 
 
 class Sender(Protocol):
-    async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> RawResponse: ...
+    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
+        """Send ``method url``, with ``form`` as a form-encoded body when given."""
 
     async def aclose(self) -> None: ...
 
 
+_FORM_CONTENT_TYPE = ("Content-Type", "application/x-www-form-urlencoded")
+
+
 class HttpxSender:
-    """httpx's own transport (the default): works under asyncio and trio, mockable by respx."""
+    """httpx's own transport (the default): works under asyncio and trio, mockable by respx.
+
+    Requests go straight to the transport with a prebuilt ``httpx.Request``:
+    ``httpx.AsyncClient``'s per-request work (header merging, cookies, auth,
+    redirect handling) buys nothing here. The connections are spread over one
+    single-connection pool each, handed out last-freed-first: httpcore's pool
+    rescans every connection it holds on every request, so one big pool costs
+    more per request the more connections it has. The pipeline's concurrency
+    bound guarantees a free pool for every request in flight.
+    """
 
     def __init__(
         self,
@@ -49,20 +63,50 @@ class HttpxSender:
         limits: httpx.Limits,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
-        self._client = httpx.AsyncClient(
-            headers=dict(headers),
-            timeout=timeout,
-            limits=limits,
-            transport=transport,
-            follow_redirects=False,  # never carry the credentials anywhere else
-            trust_env=False,
+        self._timeout = {"timeout": timeout.as_dict()}
+        self._plain_headers = list(headers.items())
+        self._form_headers = [*self._plain_headers, _FORM_CONTENT_TYPE]
+        self._shared = transport
+        self._max_connections = limits.max_connections or 1
+        self._one_connection = httpx.Limits(
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=limits.keepalive_expiry
         )
+        # Pools are made as concurrency first needs them, and kept for reuse.
+        self._idle: list[httpx.AsyncBaseTransport] = []
+        self._all: list[httpx.AsyncBaseTransport] = [transport] if transport is not None else []
 
-    async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> RawResponse:
+    def _checkout(self) -> httpx.AsyncBaseTransport:
+        if self._shared is not None:
+            return self._shared
+        if self._idle:
+            return self._idle.pop()
+        if len(self._all) >= self._max_connections:
+            return self._all[0]  # unreachable behind the pipeline's bound; queue rather than fail
+        transport = httpx.AsyncHTTPTransport(
+            verify=_tls_context(), limits=self._one_connection, trust_env=False
+        )
+        self._all.append(transport)
+        return transport
+
+    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
+        request = httpx.Request(
+            method,
+            url,
+            headers=self._plain_headers if form is None else self._form_headers,
+            content=form,
+            extensions=self._timeout,
+        )
+        transport = self._checkout()
         try:
-            response = await self._client.request(method, url, content=body, headers=headers)
+            response = await transport.handle_async_request(request)
+            try:
+                content = await response.aread()  # reading to the end closes the stream
+            except BaseException:
+                with anyio.CancelScope(
+                    shield=True
+                ):  # give the connection back, even when cancelled
+                    await response.aclose()
+                raise
         except httpx.TimeoutException as error:
             # Connect and pool timeouts happen before a byte of the request is written.
             sent = not isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout))
@@ -72,12 +116,14 @@ class HttpxSender:
             raise APIConnectionError(
                 _describe(error, "connection failed"), possibly_delivered=sent
             ) from error
-        return RawResponse(
-            response.status_code, response.reason_phrase, response.headers, response.content
-        )
+        finally:
+            if transport is not self._shared:
+                self._idle.append(transport)
+        return RawResponse(response.status_code, response.reason_phrase, response.headers, content)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for transport in self._all:
+            await transport.aclose()
 
 
 class AiohttpSender:
@@ -93,12 +139,18 @@ class AiohttpSender:
     ) -> None:
         try:
             import aiohttp
+            import yarl
         except ImportError as error:  # pragma: no cover - depends on the environment
             raise ImportError(
                 'http_backend="aiohttp" needs aiohttp: pip install "aioparticipant[fast]"'
             ) from error
+        from multidict import CIMultiDict
+
         self._aiohttp = aiohttp
-        self._headers = dict(headers)
+        self._yarl = yarl
+        # Every header prebuilt, none on the session: aiohttp then merges nothing per request.
+        self._plain_headers = CIMultiDict(headers)
+        self._form_headers = CIMultiDict([*headers.items(), _FORM_CONTENT_TYPE])
         self._timeout = aiohttp.ClientTimeout(
             total=None,
             connect=timeout.pool,
@@ -121,7 +173,6 @@ class AiohttpSender:
             keepalive_timeout=self._keepalive_expiry or 15.0,
         )
         self._session = self._aiohttp.ClientSession(
-            headers=self._headers,
             timeout=self._timeout,
             connector=connector,
             auto_decompress=True,
@@ -130,14 +181,17 @@ class AiohttpSender:
         )
         return self._session
 
-    async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> RawResponse:
+    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
         aiohttp = self._aiohttp
         session = self._session or self._open()
         try:
             async with session.request(
-                method, url, data=body, headers=headers, allow_redirects=False
+                method,
+                # Already percent-encoded by us: yarl must not encode it again.
+                self._yarl.URL(url, encoded=True),
+                data=form,
+                headers=self._plain_headers if form is None else self._form_headers,
+                allow_redirects=False,
             ) as response:
                 content = await response.read()
                 return RawResponse(
@@ -162,6 +216,12 @@ class AiohttpSender:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context, built once: loading the CA bundle takes milliseconds."""
+    return httpx.create_ssl_context()
 
 
 def _describe(error: BaseException, fallback: str) -> str:
