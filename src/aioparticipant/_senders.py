@@ -71,6 +71,8 @@ class HttpxSender:
         self._one_connection = httpx.Limits(
             max_connections=1, max_keepalive_connections=1, keepalive_expiry=limits.keepalive_expiry
         )
+        if transport is None:
+            _tls_context()  # load the CA bundle now, not during the first request
         # Pools are made as concurrency first needs them, and kept for reuse.
         self._idle: list[httpx.AsyncBaseTransport] = []
         self._all: list[httpx.AsyncBaseTransport] = [transport] if transport is not None else []
