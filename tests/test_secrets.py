@@ -194,7 +194,7 @@ async def test_a_full_fault_run_at_debug_reveals_no_secret_anywhere(
     names = {record.name.split(".")[0] for record in debug_logs.records}
     assert "aioparticipant" in names
     if http_backend == "httpx":
-        assert {"httpx", "httpcore"} <= names
+        assert "httpcore" in names  # the transport's own DEBUG trace
 
     texts += rendered(debug_logs.records)
     for raised in errors:
