@@ -83,6 +83,25 @@ async def raw_httpx_client(stack: AsyncExitStack, port: int) -> Update:
     return update
 
 
+async def raw_httpx_http2_client(stack: AsyncExitStack, port: int) -> Update:
+    import httpx
+
+    # HTTP/2 with prior knowledge over loopback (h2c): one connection, many streams.
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(headers={"Authorization": AUTHORIZATION}, http1=False, http2=True)
+    )
+    base = f"http://127.0.0.1:{port}{LAML}/Accounts/{ACCOUNT_SID}/Conferences/{CONFERENCE_SID}"
+
+    async def update(index: int) -> object:
+        response = await client.post(
+            f"{base}/Participants/{call_sid(index)}.json", data={"Muted": "true"}
+        )
+        response.raise_for_status()
+        return json.loads(response.content)
+
+    return update
+
+
 async def raw_aiohttp_client(stack: AsyncExitStack, port: int) -> Update:
     import aiohttp
 
@@ -128,6 +147,7 @@ CLIENTS: dict[str, Callable[[AsyncExitStack, int], Awaitable[Update]]] = {
         stack, port, backend="aiohttp", rate_limit=1_000_000
     ),
     "raw-httpx": raw_httpx_client,
+    "raw-httpx-http2": raw_httpx_http2_client,
     "raw-aiohttp": raw_aiohttp_client,
     "twilio": twilio_client,
 }
@@ -187,10 +207,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument(
+        "--variant", default="", help="candidate fixes from bench/variants.py, comma-separated"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.n <= 10_000_000 or not 1 <= args.in_flight <= 10_000:
         parser.error("n and in-flight out of range")
+    if args.variant:
+        import variants  # bench/variants.py, next to this file
+
+        variants.apply(args.variant)
     result = asyncio.run(run(args.client, args.port, args.n, args.in_flight))
+    result["variant"] = args.variant
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -88,7 +88,13 @@ class _Count429(logging.Handler):
 
 
 async def run_client(
-    port: int, rate: float, n: int, concurrency: int, backend: str, participants: int
+    port: int,
+    rate: float,
+    n: int,
+    concurrency: int,
+    backend: str,
+    participants: int,
+    burst: int | None = None,
 ) -> dict[str, Any]:
     from aioparticipant import AsyncClient, ParticipantUpdate, RateLimitError
 
@@ -109,6 +115,7 @@ async def run_client(
         TOKEN,
         base_url=f"http://127.0.0.1:{port}{LAML}",
         rate_limit=rate,
+        burst=burst,
         http_backend=backend,  # type: ignore[arg-type]
     ) as client:
         burst = client.limiter.burst if client.limiter is not None else 0  # type: ignore[attr-defined]
@@ -158,6 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     client_parser.add_argument("--concurrency", type=int, default=50)
     client_parser.add_argument("--participants", type=int, default=100)
     client_parser.add_argument("--backend", choices=("httpx", "aiohttp"), default="httpx")
+    client_parser.add_argument(
+        "--burst", type=int, default=None, help="the client's burst (default: the library's)"
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.rate, args.participants, args.lifetime)
@@ -165,7 +175,14 @@ def main(argv: list[str] | None = None) -> None:
     import anyio
 
     result = anyio.run(
-        run_client, args.port, args.rate, args.n, args.concurrency, args.backend, args.participants
+        run_client,
+        args.port,
+        args.rate,
+        args.n,
+        args.concurrency,
+        args.backend,
+        args.participants,
+        args.burst,
     )
     sys.stdout.write(json.dumps(result) + "\n")
 

@@ -52,9 +52,17 @@ CLIENTS = {
     "raw-httpx": "raw httpx AsyncClient",
     "raw-aiohttp": "raw aiohttp ClientSession",
     "twilio": "twilio-python update_async",
+    # Not in the default table: ask for it with --clients.
+    "raw-httpx-http2": "raw httpx AsyncClient, HTTP/2 (h2c)",
 }
+DEFAULT_CLIENTS = ["aioparticipant", "aioparticipant-fast", "raw-httpx", "raw-aiohttp", "twilio"]
 #: What a client needs installed to run at all.
-NEEDS = {"aioparticipant-fast": "aiohttp", "raw-aiohttp": "aiohttp", "twilio": "twilio"}
+NEEDS = {
+    "aioparticipant-fast": "aiohttp",
+    "raw-aiohttp": "aiohttp",
+    "twilio": "twilio",
+    "raw-httpx-http2": "h2",
+}
 
 #: (label, numerator, denominator, metric, target-checker or None)
 RATIOS: list[tuple[str, str, str, str, dict[int, tuple[str, float]]]] = [
@@ -407,12 +415,12 @@ def limiter_check(args: argparse.Namespace) -> None:
         f"(concurrency 50), server enforcing {rate:g}/s\n"
     )
     print(
-        "| backend | server | steady rate (error) | overall rate (ideal) "
+        "| backend | burst | server | steady rate (error) | overall rate (ideal) "
         "| 429s at server | 429 retries | failures |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
     timeout = n / rate * 3 + 60
-    for backend in backends:
+    for backend, burst in ((b, k) for b in backends for k in args.limiter_burst):
         if use_emulator:
             server = Server(
                 [
@@ -451,6 +459,7 @@ def limiter_check(args: argparse.Namespace) -> None:
                     str(n),
                     "--backend",
                     backend,
+                    *(["--burst", str(burst)] if burst else []),
                 ],
                 timeout,
             )
@@ -460,12 +469,16 @@ def limiter_check(args: argparse.Namespace) -> None:
             else:
                 server_stats = server.stats()
         if "failed" in result:
-            print(f"| {backend} | {server_name} | failed: {result['failed'][:120]} | | | | |")
+            print(
+                f"| {backend} | {burst or 'default'} | {server_name} "
+                f"| failed: {result['failed'][:120]} | | | | |"
+            )
             continue
         steady = result["steady_rate"]
         ideal = result["ideal_overall_rate"]
         print(
-            f"| {backend} | {server_name} | {steady:.1f}/s ({(steady / rate - 1) * 100:+.1f}%) "
+            f"| {backend} | {result['burst']} | {server_name} "
+            f"| {steady:.1f}/s ({(steady / rate - 1) * 100:+.1f}%) "
             f"| {result['overall_rate']:.1f}/s ({ideal:.1f}) "
             f"| {server_stats.get('rate_limited', '?')} | {result['retried_429']} "
             f"| {result['failures']} |"
@@ -544,7 +557,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=None, help="updates per run (default 4000)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
     parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 16, 128])
-    parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS))
+    parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=DEFAULT_CLIENTS)
     parser.add_argument(
         "--only",
         nargs="+",
@@ -552,6 +565,9 @@ def main(argv: list[str] | None = None) -> None:
         default=("table", "decode", "limiter", "memory"),
     )
     parser.add_argument("--limiter-rate", type=float, default=200.0)
+    parser.add_argument(
+        "--limiter-burst", type=int, nargs="+", default=[0], help="client bursts (0: default)"
+    )
     parser.add_argument("--limiter-n", type=int, default=None, help="default 5000 (600 quick)")
     parser.add_argument("--memory-args", nargs="*", default=[], help="passed to the memory bench")
     parser.add_argument("--memory-timeout", type=float, default=1800.0, help="seconds")

@@ -13,6 +13,10 @@ it by PID). ``GET /__stats`` answers ``{"connections": ..., "requests": ...,
 "rate_limited": ...}``: TCP connections accepted (not counting the ones that
 asked for stats), requests answered, and 429s sent since start.
 
+A connection that opens with the HTTP/2 preface is served as HTTP/2 (h2c,
+prior knowledge) when the ``h2`` package is installed: that is the HTTP/2
+comparison's server.
+
 ``--rate-limit R`` makes it answer 429 with ``Retry-After: 1`` once more than R
 requests per second arrive (a token bucket holding one second's worth, as the
 project's emulator does); that is the limiter-accuracy check's server when
@@ -28,6 +32,7 @@ import os
 import signal
 import sys
 import time
+from typing import cast
 
 BODY = json.dumps(
     {
@@ -127,9 +132,8 @@ class StubProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.stats.connections += 1
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)  # counted by DispatchProtocol
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -211,11 +215,105 @@ def _chunked_length(buffer: bytearray, start: int) -> int | None:
     return None
 
 
+class H2StubProtocol(asyncio.Protocol):
+    """HTTP/2 with prior knowledge (h2c), for the HTTP/2 comparison; needs the ``h2`` package."""
+
+    def __init__(self, stats: Stats, transport: asyncio.Transport) -> None:
+        import h2.config
+        import h2.connection
+
+        self.stats = stats
+        self.transport: asyncio.Transport | None = transport
+        self.connection = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding=None)
+        )
+        self.connection.initiate_connection()
+        transport.write(self.connection.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        import h2.events
+        import h2.exceptions
+
+        connection = self.connection
+        try:
+            events = connection.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            if self.transport is not None:
+                self.transport.write(connection.data_to_send())
+                self.transport.close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.DataReceived):
+                connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                self.stats.requests += 1
+                allowed = self.stats.allow()
+                body = BODY if allowed else RATE_LIMITED_BODY
+                headers = [
+                    (b":status", b"200" if allowed else b"429"),
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                if not allowed:
+                    headers.append((b"retry-after", b"1"))
+                connection.send_headers(event.stream_id, headers)
+                connection.send_data(event.stream_id, body, end_stream=True)
+        if self.transport is not None:
+            self.transport.write(connection.data_to_send())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+H2_PREFACE = b"PRI * HTTP/2.0"
+
+
+class DispatchProtocol(asyncio.Protocol):
+    """HTTP/1.1, or HTTP/2 when the first bytes are the h2 preface (and h2 is installed)."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+        self.inner: asyncio.Protocol | None = None
+        self.transport: asyncio.Transport | None = None
+        self.pending = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
+        self.stats.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is None:
+            self.pending += data
+            if len(self.pending) < len(H2_PREFACE) and H2_PREFACE.startswith(self.pending):
+                return
+            assert self.transport is not None
+            if self.pending.startswith(H2_PREFACE) and HAVE_H2:
+                self.inner = H2StubProtocol(self.stats, self.transport)
+            else:
+                self.inner = StubProtocol(self.stats)
+                self.inner.connection_made(self.transport)
+            data, self.pending = self.pending, b""
+        self.inner.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
+
+
+try:
+    import h2  # noqa: F401
+
+    HAVE_H2 = True
+except ImportError:
+    HAVE_H2 = False
+
+
 async def serve(host: str, port: int, lifetime: float, rate_limit: float | None) -> None:
     loop = asyncio.get_running_loop()
     stats = Stats(rate_limit)
     server = await loop.create_server(
-        lambda: StubProtocol(stats), host, port, backlog=1024, reuse_address=True
+        lambda: DispatchProtocol(stats), host, port, backlog=1024, reuse_address=True
     )
     bound = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"PORT {bound}\n")
