@@ -192,3 +192,23 @@ async def test_cancelled_waiters_lose_no_slot() -> None:
                     for _ in range(6):
                         tg.start_soon(mute)
     assert peak == 2  # both slots came back: full concurrency again
+
+
+async def test_waiters_leave_a_shared_pause_staggered_not_as_one_burst() -> None:
+    from aioparticipant._limiter import SharedPause
+
+    pause = SharedPause()
+    pause.pause_for(0.2)
+    started = anyio.current_time()
+    left: list[float] = []
+
+    async def waiter() -> None:
+        await pause.wait()
+        left.append(anyio.current_time() - started)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(waiter)
+    assert min(left) >= 0.2 - 0.005  # nobody leaves early
+    assert max(left) < 0.2 + 0.2 + 0.5  # the stagger is at most the pause's length (plus slack)
+    assert len({round(t, 3) for t in left}) > 5  # not all at the same instant

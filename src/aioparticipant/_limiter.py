@@ -8,6 +8,7 @@ the bucket exactly as it found it.
 from __future__ import annotations
 
 import math
+import random
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -70,19 +71,35 @@ class TokenBucket:
 
 
 class SharedPause:
-    """A client-wide pause: a 429 with ``Retry-After`` holds back every new attempt until then."""
+    """A client-wide pause: a 429 with ``Retry-After`` holds back every new attempt until then.
+
+    Waiters do not all leave at the same instant when the pause ends: each
+    adds its own random delay of up to a second (at most the pause's length),
+    so the requests that piled up do not hit the server as one burst and
+    earn the next 429 together.
+    """
 
     def __init__(self) -> None:
         self._until = -math.inf
+        self._spread = 0.0
 
     def pause_for(self, seconds: float) -> None:
         """Hold every attempt back for ``seconds`` from now (an earlier, longer pause stands)."""
-        self._until = max(self._until, anyio.current_time() + seconds)
+        until = anyio.current_time() + seconds
+        if until > self._until:
+            self._until = until
+            self._spread = min(seconds, _MAX_SPREAD)
 
     async def wait(self) -> None:
         """Return once no pause is in force."""
         if self._until == -math.inf:
             return  # the usual case costs no clock read
-        while (remaining := self._until - anyio.current_time()) > 0:  # noqa: ASYNC110
+        stagger = random.uniform(0.0, self._spread)
+        while (remaining := self._until + stagger - anyio.current_time()) > 0:  # noqa: ASYNC110
             await anyio.sleep(remaining)
-        self._until = -math.inf  # expired: no await since the check, so no pause is lost
+        if anyio.current_time() >= self._until:
+            self._until = -math.inf  # expired: no await since the check, so no pause is lost
+
+
+#: The longest stagger a waiter adds after a shared pause, in seconds.
+_MAX_SPREAD = 1.0
