@@ -293,3 +293,26 @@ async def test_a_404_on_a_retried_delete_means_the_lost_first_answer_removed_the
             with pytest.raises(NotFoundError) as info:
                 await client.conferences("CF1").participants("CA1").delete()
         assert info.value.attempts == 1
+
+
+async def test_stats_count_requests_attempts_and_retries_by_cause() -> None:
+    with respx.mock() as mock:
+        mock.post(PARTICIPANT_URL).mock(
+            side_effect=[
+                httpx.Response(429),
+                httpx.Response(503),
+                httpx.ConnectError("refused"),
+                OK,
+                OK,
+            ]
+        )
+        async with make_client() as client:
+            await client.conferences("CF1").participants("CA1").mute()
+            await client.conferences("CF1").participants("CA1").mute()
+    stats = client.stats
+    assert (stats.requests, stats.attempts, stats.retries) == (2, 5, 3)
+    assert (
+        stats.retries_after_429,
+        stats.retries_after_5xx,
+        stats.retries_after_connection_error,
+    ) == (1, 1, 1)

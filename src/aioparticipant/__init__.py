@@ -20,6 +20,7 @@ from ._exceptions import (
     ResponseDecodeError,
     ServerError,
 )
+from ._http import ClientStats
 from ._jobs import BulkSummary, hold_all, mute_all, unhold_all, unmute_all, update_all
 from ._limiter import Limiter, TokenBucket
 from ._models import Participant, ParticipantPage
@@ -41,6 +42,7 @@ __all__ = [
     "BulkResult",
     "BulkRun",
     "BulkSummary",
+    "ClientStats",
     "Conference",
     "ConferenceParticipants",
     "InvalidParameterError",

@@ -27,7 +27,7 @@ from ._constants import (
     USER_AGENT,
 )
 from ._exceptions import InvalidParameterError
-from ._http import Pipeline
+from ._http import ClientStats, Pipeline
 from ._limiter import Limiter, TokenBucket
 from ._params import encode_path_segment
 from ._resources import Conference, _Api
@@ -183,6 +183,11 @@ class AsyncClient:
     def limiter(self) -> Limiter | None:
         """The limiter every attempt passes (the token bucket from ``rate_limit``), if any."""
         return self._limiter
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of requests, attempts and retries (by cause) since the client was made."""
+        return self._pipeline.stats
 
     @property
     def is_closed(self) -> bool:

@@ -6,6 +6,8 @@ parameters were validated.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio
 
 from ._exceptions import APIConnectionError, APIError, RateLimitError, error_from_response
@@ -13,7 +15,35 @@ from ._limiter import Limiter, SharedPause
 from ._retry import Backoff, is_retryable, make_retrying
 from ._senders import RawResponse, Sender
 
-__all__ = ["Pipeline"]
+__all__ = ["ClientStats", "Pipeline"]
+
+
+@dataclass
+class ClientStats:
+    """What a client has done so far: counters for dashboards, progress bars and tests.
+
+    ``requests`` counts calls (an update, a fetch, a page of a list),
+    ``attempts`` the HTTP requests sent for them, retries included;
+    ``retries`` splits into ``retries_after_429``, ``retries_after_5xx`` and
+    ``retries_after_connection_error`` (connect failures, resets, timeouts).
+    """
+
+    requests: int = 0
+    attempts: int = 0
+    retries: int = 0
+    retries_after_429: int = 0
+    retries_after_5xx: int = 0
+    retries_after_connection_error: int = 0
+
+    def _count_retry(self, cause: BaseException | None) -> None:
+        self.retries += 1
+        if isinstance(cause, APIError):
+            if cause.status == 429:
+                self.retries_after_429 += 1
+            else:
+                self.retries_after_5xx += 1
+        else:
+            self.retries_after_connection_error += 1
 
 
 class Pipeline:
@@ -41,6 +71,7 @@ class Pipeline:
         self._max_retries = max_retries
         self._backoff = backoff
         self.closed = False
+        self.stats = ClientStats()
 
     async def request(
         self,
@@ -58,6 +89,7 @@ class Pipeline:
         """
         if self.closed:
             raise RuntimeError("this AsyncClient is closed; create a new one")
+        self.stats.requests += 1
         # The first attempt runs bare: most requests succeed, and a tenacity
         # controller per request would cost more CPU than the request itself.
         try:
@@ -71,7 +103,10 @@ class Pipeline:
         # From the first failure on, retrying is tenacity's: it is handed that
         # failure as its own first attempt, then owns every wait, log line and stop.
         retrying = make_retrying(
-            max_retries=self._max_retries, backoff=self._backoff, announces=announces
+            max_retries=self._max_retries,
+            backoff=self._backoff,
+            announces=announces,
+            on_retry=self.stats._count_retry,
         )
         replay = [first_failure]
 
@@ -92,6 +127,7 @@ class Pipeline:
             await self._pause.wait()
             if self._limiter is not None:
                 await self._limiter.acquire()
+            self.stats.attempts += 1
             response = await self._sender.send(method, url, form)
         if response.status < 300:
             return response

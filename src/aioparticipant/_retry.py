@@ -84,7 +84,13 @@ def is_retryable(error: BaseException, *, announces: bool, backoff: Backoff) -> 
     return False  # cancellation, KeyboardInterrupt, bugs: never retried
 
 
-def make_retrying(*, max_retries: int, backoff: Backoff, announces: bool) -> tenacity.AsyncRetrying:
+def make_retrying(
+    *,
+    max_retries: int,
+    backoff: Backoff,
+    announces: bool,
+    on_retry: Callable[[BaseException | None], None] | None = None,
+) -> tenacity.AsyncRetrying:
     """A tenacity controller for one request. Call it as ``await retrying(fn, method, path, ...)``."""
     jitter = wait_random_exponential(multiplier=backoff.initial, max=backoff.maximum)
 
@@ -100,15 +106,19 @@ def make_retrying(*, max_retries: int, backoff: Backoff, announces: bool) -> ten
         stop=tenacity.stop_after_attempt(max_retries + 1),
         wait=wait,
         retry=tenacity.retry_if_exception(should_retry),
-        before_sleep=_log_retry(max_retries + 1),
+        before_sleep=_log_retry(max_retries + 1, on_retry),
         sleep=anyio.sleep,
         reraise=True,
     )
 
 
-def _log_retry(attempts: int) -> Callable[[tenacity.RetryCallState], None]:
+def _log_retry(
+    attempts: int, on_retry: Callable[[BaseException | None], None] | None
+) -> Callable[[tenacity.RetryCallState], None]:
     def log(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
+        if on_retry is not None:
+            on_retry(error)
         method, path = state.args[0], state.args[1]
         if isinstance(error, APIError):
             reason = f"HTTP {error.status}"
