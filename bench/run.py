@@ -414,6 +414,8 @@ def limiter_check(args: argparse.Namespace) -> None:
         f"\n## Limiter accuracy: rate_limit={rate:g}, {n:,} updates through client.bulk "
         f"(concurrency 50), server enforcing {rate:g}/s\n"
     )
+    if n < 10 * rate:
+        print(f"(only {n:,} updates: the steady rate needs about 10 s of them to mean much)\n")
     print(
         "| backend | burst | server | steady rate (error) | overall rate (ideal) "
         "| 429s at server | 429 retries | failures |"
@@ -496,7 +498,7 @@ def memory_check(args: argparse.Namespace) -> None:
         return
     extra = list(args.memory_args)
     if args.quick and not extra:
-        extra = ["--n", "20000", "--warmup", "2000", "--timeout", "120"]
+        extra = ["--n", "5000", "--warmup", "1000", "--timeout", "120"]
     timeout = args.memory_timeout
     try:
         done = subprocess.run(
@@ -590,6 +592,8 @@ def main(argv: list[str] | None = None) -> None:
         clients.append(client)
 
     print(f"# aioparticipant bench\n\nMachine: {machine()}")
+    if args.quick:
+        print("\n(--quick: a smoke run; too few updates for the figures to mean anything)")
     started = time.perf_counter()
     if "table" in args.only:
         runs = bench_table(args, clients)
