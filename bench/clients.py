@@ -146,6 +146,8 @@ CLIENTS: dict[str, Callable[[AsyncExitStack, int], Awaitable[Update]]] = {
     "aioparticipant-fast": lambda stack, port: aioparticipant_client(
         stack, port, backend="aiohttp", rate_limit=1_000_000
     ),
+    # The default path under trio (not in the default table: --clients aioparticipant-trio).
+    "aioparticipant-trio": lambda stack, port: aioparticipant_client(stack, port, backend="httpx"),
     "raw-httpx": raw_httpx_client,
     "raw-httpx-http2": raw_httpx_http2_client,
     "raw-aiohttp": raw_aiohttp_client,
@@ -190,11 +192,50 @@ async def drive(update: Update, n: int, in_flight: int) -> dict[str, Any]:
     }
 
 
+async def drive_trio(update: Update, n: int, in_flight: int) -> dict[str, Any]:
+    """``drive`` under trio: the same workers in a nursery."""
+    import trio
+
+    indexes = iter(range(n))
+    counts = {"done": 0, "errors": 0}
+    first_error: list[str] = []
+    burst = min(n, in_flight)
+    burst_seconds = [0.0]
+
+    async def worker() -> None:
+        for index in indexes:
+            try:
+                await update(index)
+            except Exception as error:
+                counts["errors"] += 1
+                if not first_error:
+                    first_error.append(f"{type(error).__name__}: {error}"[:300])
+            counts["done"] += 1
+            if counts["done"] == burst:
+                burst_seconds[0] = time.perf_counter() - wall_start
+
+    cpu_start = time.process_time()
+    wall_start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(in_flight):
+            nursery.start_soon(worker)
+    return {
+        "n": n,
+        "in_flight": in_flight,
+        "wall_s": time.perf_counter() - wall_start,
+        "cpu_s": time.process_time() - cpu_start,
+        "burst_s": burst_seconds[0],
+        "errors": counts["errors"],
+        "first_error": first_error[0] if first_error else None,
+    }
+
+
 async def run(client: str, port: int, n: int, in_flight: int) -> dict[str, Any]:
+    trio = client.endswith("-trio")
     async with AsyncExitStack() as stack:
         update = await CLIENTS[client](stack, port)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        result = await drive(update, n, in_flight)
+        result = await (drive_trio if trio else drive)(update, n, in_flight)
     result["client"] = client
     result["rss_base_kb"] = rss_before
     result["rss_peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -217,7 +258,12 @@ def main(argv: list[str] | None = None) -> None:
         import variants  # bench/variants.py, next to this file
 
         variants.apply(args.variant)
-    result = asyncio.run(run(args.client, args.port, args.n, args.in_flight))
+    if args.client.endswith("-trio"):
+        import trio
+
+        result = trio.run(run, args.client, args.port, args.n, args.in_flight)
+    else:
+        result = asyncio.run(run(args.client, args.port, args.n, args.in_flight))
     result["variant"] = args.variant
     sys.stdout.write(json.dumps(result) + "\n")
 

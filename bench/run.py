@@ -54,6 +54,7 @@ CLIENTS = {
     "twilio": "twilio-python update_async",
     # Not in the default table: ask for it with --clients.
     "raw-httpx-http2": "raw httpx AsyncClient, HTTP/2 (h2c)",
+    "aioparticipant-trio": "aioparticipant (httpx, default) under trio",
 }
 DEFAULT_CLIENTS = ["aioparticipant", "aioparticipant-fast", "raw-httpx", "raw-aiohttp", "twilio"]
 #: What a client needs installed to run at all.
@@ -62,6 +63,7 @@ NEEDS = {
     "raw-aiohttp": "aiohttp",
     "twilio": "twilio",
     "raw-httpx-http2": "h2",
+    "aioparticipant-trio": "trio",
 }
 
 #: (label, numerator, denominator, metric, target-checker or None)
