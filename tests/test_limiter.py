@@ -73,7 +73,8 @@ async def test_bad_rates_are_refused() -> None:
     ):
         with pytest.raises(ValueError):
             TokenBucket(rate, burst)  # type: ignore[arg-type]
-    assert TokenBucket(2.5).burst == 3
+    assert TokenBucket(2.5).burst == 1
+    assert TokenBucket(200).burst == 20  # a tenth of a second's worth
 
 
 class CountingLimiter:

@@ -480,8 +480,9 @@ def test_bad_arguments_are_refused_naming_the_parameter(
     assert "hunter2" not in str(caught.value)
 
 
-def test_burst_defaults_to_one_seconds_worth() -> None:
-    assert RedisRateLimiter("redis://localhost", key="k", rate=2.5).burst == 3
+def test_burst_defaults_to_a_tenth_of_a_seconds_worth() -> None:
+    assert RedisRateLimiter("redis://localhost", key="k", rate=2.5).burst == 1
+    assert RedisRateLimiter("redis://localhost", key="k", rate=200).burst == 20
     assert RedisRateLimiter("redis://localhost", key="k", rate=0.2).burst == 1
 
 

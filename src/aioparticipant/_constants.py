@@ -52,6 +52,15 @@ DEFAULT_MAX_RETRY_AFTER: Final = 60.0
 #: succeed on the next try.
 RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
+# --- rate limiting -------------------------------------------------------------
+
+#: A limiter's burst, unless given, is this many seconds' worth of its rate
+#: (at least 1). A full second's worth would empty a server bucket of the same
+#: rate in the first second and leave it no slack for jitter (429s); a tenth
+#: leaves 90% slack and still banks the event loop's timer oversleep
+#: (measured in BENCHMARKS.md, "Limiter accuracy").
+DEFAULT_BURST_SECONDS: Final = 0.1
+
 # --- paging ------------------------------------------------------------------
 
 #: Largest PageSize the 2010-04-01 API accepts.

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
+from ._constants import DEFAULT_BURST_SECONDS
+
 __all__ = ["Limiter", "SharedPause", "TokenBucket"]
 
 
@@ -38,7 +40,7 @@ class TokenBucket:
         if math.isinf(rate):
             raise ValueError("rate must be finite; leave rate_limit unset for no limit")
         if burst is None:
-            burst = max(1, math.ceil(rate))
+            burst = max(1, math.ceil(rate * DEFAULT_BURST_SECONDS))
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
             raise ValueError(f"burst must be an int of at least 1, got {burst!r}")
         self.rate = float(rate)

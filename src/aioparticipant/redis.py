@@ -35,6 +35,7 @@ import anyio.from_thread
 import anyio.to_thread
 import sniffio
 
+from ._constants import DEFAULT_BURST_SECONDS
 from ._exceptions import AioParticipantError, InvalidParameterError
 
 try:
@@ -110,7 +111,7 @@ class RedisRateLimiter:
     """A rate limit shared through Redis by every process that uses the same ``key``.
 
     ``rate`` is requests per second across all of them, ``burst`` how many may
-    go back to back after a quiet spell (default: one second's worth, as for
+    go back to back after a quiet spell (default: a tenth of a second's worth, as for
     ``AsyncClient(rate_limit=...)``). Give every user of a key the same
     ``rate`` and ``burst``; to keep separate limits, use separate keys (for
     instance one per SignalWire project). The key is used as given and expires
@@ -208,7 +209,7 @@ class RedisRateLimiter:
                 "rate", f"rate must be a finite number of requests per second > 0, got {rate!r}"
             )
         if burst is None:
-            burst = max(1, math.ceil(rate))
+            burst = max(1, math.ceil(rate * DEFAULT_BURST_SECONDS))
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
             raise InvalidParameterError("burst", f"burst must be an int >= 1, got {burst!r}")
         self.key = key
