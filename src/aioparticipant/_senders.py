@@ -71,11 +71,12 @@ class HttpxSender:
         self._one_connection = httpx.Limits(
             max_connections=1, max_keepalive_connections=1, keepalive_expiry=limits.keepalive_expiry
         )
-        if transport is None:
-            _tls_context()  # load the CA bundle now, not during the first request
         # Pools are made as concurrency first needs them, and kept for reuse.
         self._idle: list[httpx.AsyncBaseTransport] = []
         self._all: list[httpx.AsyncBaseTransport] = [transport] if transport is not None else []
+        if transport is None:
+            # The first pool now (loading the CA bundle and httpcore), not in the first request.
+            self._idle.append(self._checkout())
 
     def _checkout(self) -> httpx.AsyncBaseTransport:
         if self._shared is not None:
