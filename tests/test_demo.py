@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import subprocess
 import sys
@@ -192,24 +191,21 @@ def test_state_differences_names_each_field_that_differs() -> None:
     )
 
 
-def test_the_retry_tally_reads_the_clients_retry_warnings() -> None:
-    tally = _demo._RetryTally()
-    logger = logging.getLogger("aioparticipant.test-demo")
-    logger.addHandler(tally)
-    logger.propagate = False
-    try:
-        for cause in ("HTTP 429", "HTTP 503", "HTTP 500", "APIConnectionError"):
-            logger.warning(
-                "retrying %s %s after %s (attempt %d of %d), waiting %.2fs",
-                "POST",
-                "/x",
-                cause,
-                1,
-                4,
-                0.1,
-            )
-        logger.warning("something else")
-    finally:
-        logger.removeHandler(tally)
-    assert dict(tally.by_cause) == {"429": 1, "5xx": 2, "connection": 1}
-    assert tally.total == 4
+def test_the_summary_splits_the_clients_retries_by_cause(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, output = run_demo(
+        capsys,
+        *("--conferences", "2", "--per-conference", "10", "--rate", "20", "--latency", "0"),
+        *("--fault-rate", "0.2", "--max-retries", "20"),
+    )
+    assert code == 0, output
+    match = re.search(
+        r"retries\s+(\d+): (\d+) after a 429, (\d+) after a 5xx, (\d+) after a dropped connection",
+        output,
+    )
+    assert match, output
+    total, after_429, after_5xx, after_drop = (int(group) for group in match.groups())
+    assert total == after_429 + after_5xx + after_drop
+    assert after_429 > 0
+    assert after_5xx + after_drop > 0

@@ -36,6 +36,7 @@ from .._bulk import ParticipantUpdate
 from .._client import AsyncClient
 from .._constants import DEFAULT_MAX_RETRIES
 from .._exceptions import AioParticipantError, APIConnectionError, NotFoundError, ServerError
+from .._http import ClientStats
 from .._models import Participant
 from ..emulator import Emulator, EmulatorServer, serve_in_thread
 from ._argtypes import at_least, fraction, non_negative_float, positive_float
@@ -171,22 +172,30 @@ def run(args: argparse.Namespace) -> int:
             emulator.add_participant(room.conference_sid, customer, label=f"customer {number}")
     http_backend = _http_backend(args.http_backend, args.backend)
 
-    retries = _RetryTally()
+    # The summary counts the retries (client.stats); a WARNING line for each
+    # would drown the progress display.
+    quiet = logging.NullHandler()
     logger = logging.getLogger("aioparticipant")
-    logger.addHandler(retries)
+    logger.addHandler(quiet)
     try:
         with serve_in_thread(emulator) as server:
             _print_header(args, plan, server, http_backend)
-            progress = DemoProgress(args.progress, status=lambda: _status(retries, emulator))
+            stats = ClientStats()  # replaced by the client's own once it exists
+
+            def status() -> str:
+                return _status(job.client_stats if job is not None else stats, emulator)
+
+            job: _Job | None = None
+            progress = DemoProgress(args.progress, status=status)
             try:
                 job = _Job(plan, emulator, server, args, http_backend, progress)
                 anyio.run(job.run, backend=args.backend)
             finally:
                 progress.close()
     finally:
-        logger.removeHandler(retries)
+        logger.removeHandler(quiet)
 
-    lines, ok = _summary(job, retries)
+    lines, ok = _summary(job, job.client_stats)
     print("\n".join(lines), flush=True)
     return 0 if ok else 1
 
@@ -233,6 +242,7 @@ class _Job:
         self.listed: dict[str, list[Participant]] = {}
         self.update_seconds = 0.0
         self.total_seconds = 0.0
+        self.client_stats = ClientStats()
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -245,6 +255,7 @@ class _Job:
             max_retries=self.args.max_retries,
             http_backend=self.http_backend,
         ) as client:
+            self.client_stats = client.stats
             await self._mute_customers(client)
             await self._hold_customers(client)
             await self._walk_supervisors(client)
@@ -414,35 +425,10 @@ class _Job:
 # --- reporting ------------------------------------------------------------------------
 
 
-class _RetryTally(logging.Handler):
-    """Counts the client's retries, by cause, from its one WARNING per retry."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.by_cause: Counter[str] = Counter()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not (isinstance(record.msg, str) and record.msg.startswith("retrying")):
-            return
-        # The record reads "retrying %s %s after %s ...": the third argument is the cause.
-        args = record.args if isinstance(record.args, tuple) else ()
-        cause = str(args[2]) if len(args) > 2 else ""
-        if cause == "HTTP 429":
-            self.by_cause["429"] += 1
-        elif cause.startswith("HTTP 5"):
-            self.by_cause["5xx"] += 1
-        else:
-            self.by_cause["connection"] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_cause.values())
-
-
-def _status(retries: _RetryTally, emulator: Emulator) -> str:
+def _status(client_stats: ClientStats, emulator: Emulator) -> str:
     stats = emulator.stats
     faults = stats.errors_injected + stats.connections_dropped
-    return f"retries {retries.total} · 429s {stats.rate_limited} · faults {faults}"
+    return f"retries {client_stats.retries} · 429s {stats.rate_limited} · faults {faults}"
 
 
 def _print_header(
@@ -461,7 +447,7 @@ def _print_header(
     )
 
 
-def _summary(job: _Job, retries: _RetryTally) -> tuple[list[str], bool]:
+def _summary(job: _Job, retries: ClientStats) -> tuple[list[str], bool]:
     plan, emulator, tally = job.plan, job.emulator, job.tally
     stats = emulator.stats
     asked = {
@@ -496,9 +482,9 @@ def _summary(job: _Job, retries: _RetryTally) -> tuple[list[str], bool]:
         + ")",
         f"  requests          {stats.requests} received by the service "
         f"({stats.lists} of them list pages)",
-        f"  retries           {retries.total}: {retries.by_cause['429']} after a 429, "
-        f"{retries.by_cause['5xx']} after a 5xx, "
-        f"{retries.by_cause['connection']} after a dropped connection",
+        f"  retries           {retries.retries}: {retries.retries_after_429} after a 429, "
+        f"{retries.retries_after_5xx} after a 5xx, "
+        f"{retries.retries_after_connection_error} after a dropped connection",
         f"  429s absorbed     {stats.rate_limited} (Retry-After honoured by every request)",
         f"  faults injected   {stats.errors_injected} server errors, "
         f"{stats.connections_dropped} dropped connections",
