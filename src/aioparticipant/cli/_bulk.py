@@ -44,7 +44,7 @@ from ._bulk_results import (
 )
 from ._connection import add_connection_flags, client_from_args
 from ._parameters import add_update_flags, update_params_from_flags
-from ._progress import Counters, Progress, RetryCounter
+from ._progress import Counters, Progress, quiet_retry_lines
 
 __all__ = ["configure", "run"]
 
@@ -163,14 +163,14 @@ async def _main(args: argparse.Namespace) -> int:
             source.close()
         return _usage_error(error)
 
-    counters = Counters()
+    counters = Counters(client.stats)
     show_progress = sys.stderr.isatty() and not args.quiet
     progress = Progress(counters, enabled=show_progress)
     if show_progress and args.input != "-":
         _count_in_background(args.input, args.format, ledger.count, progress)
     job = _Job(client, reader, ledger, results, counters, progress, args.concurrency)
     try:
-        with RetryCounter(counters, echo=False):
+        with quiet_retry_lines():
             async with client:
                 await job.run()
     finally:

@@ -1,19 +1,22 @@
 """Progress of a bulk job on standard error: a live rich bar on a terminal, nothing otherwise.
 
 The counters live here whatever is shown, and the closing summary reads them.
-Retries are counted from the library's own log records ("retrying ..." on the
-``aioparticipant`` logger), which this module also keeps off the terminal.
+Retries come from the client's own counters (``client.stats``); the library's
+retry log lines are kept off the terminal, where they would tear the bar apart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from types import TracebackType
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Counters", "Progress", "RetryCounter"]
+from .._http import ClientStats
+
+__all__ = ["Counters", "Progress", "quiet_retry_lines"]
 
 #: Seconds between two redraws of the bar (rich redraws on its own timer too).
 _REDRAW_EVERY = 0.1
@@ -22,16 +25,20 @@ _REDRAW_EVERY = 0.1
 class Counters:
     """What a run has done so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, client_stats: ClientStats) -> None:
+        self._client_stats = client_stats
         self.done = 0
         self.succeeded = 0
         self.not_found = 0
         self.failed = 0
         self.invalid = 0
-        self.retries = 0
         self.skipped = 0
         self.total: int | None = None
         self.started = time.monotonic()
+
+    @property
+    def retries(self) -> int:
+        return self._client_stats.retries
 
     @property
     def unsuccessful(self) -> int:
@@ -45,40 +52,19 @@ class Counters:
         return self.done / elapsed if elapsed > 0 else 0.0
 
 
-class RetryCounter(logging.Handler):
-    """Counts the library's retry log records, so the bar can show them."""
-
-    def __init__(self, counters: Counters, *, echo: bool) -> None:
-        super().__init__(logging.WARNING)
-        self._counters = counters
-        self._echo = echo
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, str) and record.msg.startswith("retrying"):
-            self._counters.retries += 1
-            if not self._echo:
-                return
-        if self._echo:
-            sys.stderr.write(self.format(record) + "\n")
-
-    def __enter__(self) -> RetryCounter:
-        logger = logging.getLogger("aioparticipant")
-        self._propagate = logger.propagate
-        # Our handler replaces the default stderr printing of each retry, which
-        # would tear the progress bar apart on a flaky network.
-        logger.addHandler(self)
-        logger.propagate = False
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        logger = logging.getLogger("aioparticipant")
-        logger.removeHandler(self)
-        logger.propagate = self._propagate
+@contextlib.contextmanager
+def quiet_retry_lines() -> Iterator[None]:
+    """Keep the library's log lines (one WARNING per retry) off standard error for the block."""
+    logger = logging.getLogger("aioparticipant")
+    quiet = logging.NullHandler()
+    propagate = logger.propagate
+    logger.addHandler(quiet)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(quiet)
+        logger.propagate = propagate
 
 
 class Progress:
