@@ -30,16 +30,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._constants import DEFAULT_BULK_CONCURRENCY
 from ._exceptions import InvalidParameterError, NotFoundError
 from ._models import Participant
-from ._params import UpdateParameters, encode_update, validate_sid
+from ._params import Unpack, UpdateParameters, encode_update, validate_sid
 from ._resources import Conference, _Api
 
 if sys.version_info >= (3, 11):
-    from typing import Unpack
-
     _GROUP_TYPE: Any = builtins.BaseExceptionGroup
 else:  # pragma: no cover
-    from typing_extensions import Unpack
-
     # anyio depends on the exceptiongroup backport before 3.11; imported by name so
     # that type-checking for 3.10 on a newer Python does not need it installed.
     _GROUP_TYPE = importlib.import_module("exceptiongroup").BaseExceptionGroup

@@ -178,9 +178,9 @@ def error_from_response(
 ) -> APIError:
     """Build the right ``APIError`` from a response; never raises, whatever the body."""
     code, message, more_info = _parse_error_body(body)
-    if not message:
-        message = _fallback_message(status, reason, headers, body)
     lowered = {key.lower(): value for key, value in headers.items()}
+    if not message:
+        message = _fallback_message(status, reason, lowered, body)
     request_id = next((lowered[name] for name in REQUEST_ID_HEADERS if name in lowered), None)
     common: dict[str, Any] = {
         "status": status,
@@ -268,11 +268,10 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
-def _fallback_message(status: int, reason: str, headers: Mapping[str, str], body: bytes) -> str:
+def _fallback_message(status: int, reason: str, lowered: Mapping[str, str], body: bytes) -> str:
     text = reason or f"HTTP {status}"
     if not body.strip():
         return text + " (empty body)"
-    lowered = {key.lower(): value for key, value in headers.items()}
     content_type = lowered.get("content-type", "").split(";")[0].strip() or "unknown"
     if "json" in content_type:
         return text

@@ -11,19 +11,13 @@ Each is ``participants.stream()`` (or your list) fed lazily into
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 from ._bulk import BulkOutcome, BulkResult, ParticipantUpdate
 from ._constants import DEFAULT_BULK_CONCURRENCY, MAX_PAGE_SIZE
-from ._params import UpdateParameters, encode_update
-
-if sys.version_info >= (3, 11):
-    from typing import Unpack
-else:  # pragma: no cover
-    from typing_extensions import Unpack
+from ._params import Unpack, UpdateParameters, encode_update
 
 if TYPE_CHECKING:
     from ._client import AsyncClient

@@ -18,6 +18,8 @@ from urllib.parse import quote, urlsplit
 from ._constants import MAX_PAGE_SIZE
 from ._exceptions import InvalidParameterError
 
+# The one place that spells this import for Python 3.10: the keyword-argument
+# TypedDicts live here, and the modules that unpack them import Unpack from here.
 if sys.version_info >= (3, 11):
     from typing import Unpack
 else:  # pragma: no cover

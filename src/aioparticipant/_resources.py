@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -14,17 +13,13 @@ from ._http import Pipeline
 from ._models import Participant, ParticipantPage, decode_participant, decode_participant_page
 from ._params import (
     ListFilters,
+    Unpack,
     UpdateParameters,
     encode_list_filters,
     encode_path_segment,
     encode_update,
 )
 from ._senders import RawResponse
-
-if sys.version_info >= (3, 11):
-    from typing import Unpack
-else:  # pragma: no cover
-    from typing_extensions import Unpack
 
 __all__ = ["Conference", "ConferenceParticipants", "ParticipantHandle"]
 
