@@ -71,16 +71,7 @@ async def raw_httpx_client(stack: AsyncExitStack, port: int) -> Update:
     client = await stack.enter_async_context(
         httpx.AsyncClient(headers={"Authorization": AUTHORIZATION})
     )
-    base = f"http://127.0.0.1:{port}{LAML}/Accounts/{ACCOUNT_SID}/Conferences/{CONFERENCE_SID}"
-
-    async def update(index: int) -> object:
-        response = await client.post(
-            f"{base}/Participants/{call_sid(index)}.json", data={"Muted": "true"}
-        )
-        response.raise_for_status()
-        return json.loads(response.content)
-
-    return update
+    return _httpx_update(client, port)
 
 
 async def raw_httpx_http2_client(stack: AsyncExitStack, port: int) -> Update:
@@ -90,6 +81,11 @@ async def raw_httpx_http2_client(stack: AsyncExitStack, port: int) -> Update:
     client = await stack.enter_async_context(
         httpx.AsyncClient(headers={"Authorization": AUTHORIZATION}, http1=False, http2=True)
     )
+    return _httpx_update(client, port)
+
+
+def _httpx_update(client: Any, port: int) -> Update:
+    """One mute through a plain httpx client: form body, status check, JSON decode."""
     base = f"http://127.0.0.1:{port}{LAML}/Accounts/{ACCOUNT_SID}/Conferences/{CONFERENCE_SID}"
 
     async def update(index: int) -> object:

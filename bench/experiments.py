@@ -27,19 +27,7 @@ HERE = run.HERE
 def child(server: run.Server, client: str, variant: str, n: int, in_flight: int) -> dict[str, Any]:
     before = server.stats()
     result = run.run_json(
-        [
-            str(HERE / "clients.py"),
-            "--client",
-            client,
-            "--port",
-            str(server.port),
-            "--n",
-            str(n),
-            "--in-flight",
-            str(in_flight),
-            "--variant",
-            variant,
-        ],
+        run.client_command(server, client, n, in_flight, "--variant", variant),
         timeout=max(120.0, n / 50),
     )
     result["connections"] = server.stats()["connections"] - before["connections"]

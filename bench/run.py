@@ -185,23 +185,20 @@ def run_json(argv: Sequence[str], timeout: float) -> dict[str, Any]:
 # --- the table -----------------------------------------------------------------
 
 
+def client_command(server: Server, client: str, n: int, in_flight: int, *extra: str) -> list[str]:
+    """The arguments of one ``clients.py`` child run against the stub."""
+    return [
+        str(HERE / "clients.py"),
+        *("--client", client, "--port", str(server.port)),
+        *("--n", str(n), "--in-flight", str(in_flight)),
+        *extra,
+    ]
+
+
 def measure(server: Server, client: str, n: int, in_flight: int, timeout: float) -> dict[str, Any]:
     before = server.stats()
     stub_cpu = server.cpu_seconds()
-    result = run_json(
-        [
-            str(HERE / "clients.py"),
-            "--client",
-            client,
-            "--port",
-            str(server.port),
-            "--n",
-            str(n),
-            "--in-flight",
-            str(in_flight),
-        ],
-        timeout,
-    )
+    result = run_json(client_command(server, client, n, in_flight), timeout)
     after = server.stats()
     result["client"] = client
     result["in_flight"] = in_flight
