@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import ipaddress
 import math
 import os
@@ -166,7 +165,8 @@ class AsyncClient:
             batch = client.with_options(priority="bulk")              # background work
         """
         call_options = self._api.options.updated(self._pipeline.sender, options)
-        view = copy.copy(self)
+        view = object.__new__(AsyncClient)  # not copy.copy: pickling is refused on purpose
+        view.__dict__.update(self.__dict__)
         view._api = self._api.with_options(call_options)
         view._is_view = True
         return view
