@@ -470,14 +470,24 @@ async def test_past_the_rate_limit_the_answer_is_429_with_retry_after_and_20429(
     assert emulator.stats.rate_limited == 1
 
 
-async def test_the_bucket_refills_at_the_rate(anyio_backend: Any) -> None:
-    emulator = seeded(rate_limit=20)
+async def test_after_a_burst_the_window_admits_again_when_its_first_request_is_a_window_old(
+    anyio_backend: Any,
+) -> None:
+    # 4/s over half a second: two requests per window (the clock is real, so it is short).
+    emulator = seeded(rate_limit=4, rate_window=0.5)
     async with _wire_client(emulator) as wire:
-        for _ in range(20):
-            assert (await wire.get(participant_path())).status_code == 200
+        started = time.monotonic()
+        assert [(await wire.get(participant_path())).status_code for _ in range(2)] == [200, 200]
+        refused = await wire.get(participant_path())
+        assert_twilio_error(refused, 429, 20429)
+        assert refused.headers["retry-after"] == "1"  # 0.5 s, rounded up to whole seconds
+        assert "2 requests per 0.5 seconds" in refused.json()["message"]
+        # Not a token bucket: an eighth of a second refills nothing.
+        await anyio.sleep(0.125)
         assert (await wire.get(participant_path())).status_code == 429
-        await anyio.sleep(0.15)  # three tokens' worth; the bucket is on the wall clock
+        await anyio.sleep(max(0.0, started + 0.5 - time.monotonic()) + 0.02)
         assert (await wire.get(participant_path())).status_code == 200
+    assert emulator.stats.rate_limited == 2
 
 
 async def test_injected_errors_are_5xx_and_apply_nothing(anyio_backend: Any) -> None:
