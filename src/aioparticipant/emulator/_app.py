@@ -39,6 +39,7 @@ from ._problems import (
     SERVICE_UNAVAILABLE,
     TOO_MANY_REQUESTS,
     ApiProblem,
+    conference_not_in_progress,
     error_body,
     not_found,
 )
@@ -272,7 +273,10 @@ class Emulator:
         return self.add_participants(rows)
 
     def participant(self, conference_sid: str, call_sid: str) -> Participant:
-        """The participant's current state; ``KeyError`` if it is not (or no longer) there."""
+        """The participant's current state; ``KeyError`` if it is not (or no longer) there.
+
+        ``call_sid`` may also be the participant's label, as in the API's paths.
+        """
         record = self._state.get(conference_sid, call_sid)
         if record is None:
             raise KeyError(f"no participant {call_sid!r} in conference {conference_sid!r}")
@@ -281,6 +285,19 @@ class Emulator:
     def participants(self, conference_sid: str | None = None) -> list[Participant]:
         """Every participant (of one conference, or of all), in the order they joined."""
         return [self._to_participant(record) for record in self._state.records(conference_sid)]
+
+    def end_conference(self, conference_sid: str) -> None:
+        """End the conference, as its last moderator leaving would: every participant leaves.
+
+        Requests for its participants are then answered 400 with Twilio's code
+        16099 (the conference is not in progress); its list is empty. A
+        participant with ``end_conference_on_exit`` ends it the same way when it
+        is removed. ``KeyError`` for a conference the emulator does not know.
+        """
+        try:
+            self._state.end_conference(conference_sid)
+        except KeyError:
+            raise KeyError(f"no conference {conference_sid!r}") from None
 
     def conference_sids(self) -> list[str]:
         """Every conference the emulator knows, including ones whose participants all left."""
@@ -402,28 +419,27 @@ class Emulator:
 
     def _handle(self, scope: Scope, method: str, route: _Route, body: bytes) -> _Answer:
         state = self._state
+        status = state.conference_status(route.conference_sid)
+        if status is None:
+            raise not_found(route.path)
         if route.call_sid is None:
-            if not state.has_conference(route.conference_sid):
-                raise not_found(route.path)
             query = parse_list_query(scope.get("query_string", b""))
             matching = [
                 record
                 for record in state.records(route.conference_sid)
                 if all(getattr(record, name) == value for name, value in query.filters.items())
             ]
-            request_uri = route.path
-            if scope.get("query_string"):
-                request_uri += "?" + bytes(scope["query_string"]).decode("latin-1")
             page = participant_page_json(
                 matching,
                 query,
                 prefix=route.prefix,
                 account_sid=self.account_sid,
                 conference_sid=route.conference_sid,
-                request_uri=request_uri,
             )
             self._count("lists")
             return _json_answer(200, page)
+        if status == "completed":
+            raise conference_not_in_progress(route.conference_sid)
         if method == "DELETE":
             if not state.delete(route.conference_sid, route.call_sid):
                 raise not_found(route.path)
