@@ -28,7 +28,8 @@ import msgspec
 from .._constants import SIGNALWIRE_API_PATH
 from .._dates import parse_rfc2822
 from .._models import Participant
-from ._faults import Fault, FaultInjector, RateLimitBucket
+from .._validate import check_positive_number
+from ._faults import Fault, FaultInjector
 from ._forms import parse_form, parse_list_query, parse_update
 from ._problems import (
     AUTHENTICATE,
@@ -38,9 +39,11 @@ from ._problems import (
     SERVICE_UNAVAILABLE,
     TOO_MANY_REQUESTS,
     ApiProblem,
+    conference_not_in_progress,
     error_body,
     not_found,
 )
+from ._rate_limit import SlidingWindowLimit, retry_after_seconds
 from ._render import participant_json, participant_page_json
 from ._state import ParticipantRecord, State
 
@@ -139,8 +142,10 @@ class Emulator:
         client = AsyncClient(emulator.project_id, emulator.token,
                              base_url=emulator.base_url(), transport=transport)
 
-    Misbehaviour on demand: ``rate_limit`` requests per second (a bucket
-    holding one second's worth) before 429 + ``Retry-After``; ``latency``
+    Misbehaviour on demand: at most ``rate_limit`` × ``rate_window``
+    requests in any ``rate_window`` seconds (a sliding window, as SignalWire
+    counts; the default window of one second holds one second's worth), past
+    which the answer is 429 + a truthful ``Retry-After``; ``latency``
     seconds added to every answer; ``error_rate`` of requests answered 500 or
     503 without being processed; ``drop_rate`` of requests processed but whose
     connection is closed before the answer (over ``httpx.ASGITransport``: the
@@ -161,6 +166,7 @@ class Emulator:
         # commands take the real one from the environment.
         token: str = "emulator-token",  # noqa: S107
         rate_limit: float | None = None,
+        rate_window: float = 1.0,
         latency: float = 0,
         error_rate: float = 0,
         drop_rate: float = 0,
@@ -177,7 +183,13 @@ class Emulator:
         self._token = token
         self._credentials = f"{project_id}:{token}".encode()
         self.latency = float(latency)
-        self.rate_limit = None if rate_limit is None else RateLimitBucket(rate_limit)
+        #: Seconds of the window over which ``rate_limit`` is counted.
+        self.rate_window = check_positive_number("rate_window", rate_window, what="seconds")
+        self._rate_limit = (
+            None if rate_limit is None else SlidingWindowLimit(rate_limit, self.rate_window)
+        )
+        #: Requests per second (on average over ``rate_window``) past which the answer is 429.
+        self.rate_limit = None if self._rate_limit is None else self._rate_limit.rate
         self.faults = FaultInjector(error_rate=error_rate, drop_rate=drop_rate, seed=seed)
         self._state = State()
         self._counts: Counter[str] = Counter()
@@ -261,7 +273,10 @@ class Emulator:
         return self.add_participants(rows)
 
     def participant(self, conference_sid: str, call_sid: str) -> Participant:
-        """The participant's current state; ``KeyError`` if it is not (or no longer) there."""
+        """The participant's current state; ``KeyError`` if it is not (or no longer) there.
+
+        ``call_sid`` may also be the participant's label, as in the API's paths.
+        """
         record = self._state.get(conference_sid, call_sid)
         if record is None:
             raise KeyError(f"no participant {call_sid!r} in conference {conference_sid!r}")
@@ -270,6 +285,19 @@ class Emulator:
     def participants(self, conference_sid: str | None = None) -> list[Participant]:
         """Every participant (of one conference, or of all), in the order they joined."""
         return [self._to_participant(record) for record in self._state.records(conference_sid)]
+
+    def end_conference(self, conference_sid: str) -> None:
+        """End the conference, as its last moderator leaving would: every participant leaves.
+
+        Requests for its participants are then answered 400 with Twilio's code
+        16099 (the conference is not in progress); its list is empty. A
+        participant with ``end_conference_on_exit`` ends it the same way when it
+        is removed. ``KeyError`` for a conference the emulator does not know.
+        """
+        try:
+            self._state.end_conference(conference_sid)
+        except KeyError:
+            raise KeyError(f"no conference {conference_sid!r}") from None
 
     def conference_sids(self) -> list[str]:
         """Every conference the emulator knows, including ones whose participants all left."""
@@ -377,44 +405,41 @@ class Emulator:
             )
 
     def _take_rate_limit_token(self) -> None:
-        if self.rate_limit is None:
+        if self._rate_limit is None:
             return
-        wait = self.rate_limit.take()
+        wait = self._rate_limit.take()
         if wait > 0:
             self._count("rate_limited")
-            # Retry-After is whole seconds (RFC 9110); never 0, which would invite a hot loop.
-            seconds = max(1, int(-(-wait // 1)))
             raise ApiProblem(
                 429,
                 TOO_MANY_REQUESTS,
-                f"Too Many Requests: the limit is {self.rate_limit.rate:g} requests per second",
-                headers=[("retry-after", str(seconds))],
+                f"Too Many Requests: the limit is {self._rate_limit.describe()}",
+                headers=[("retry-after", str(retry_after_seconds(wait)))],
             )
 
     def _handle(self, scope: Scope, method: str, route: _Route, body: bytes) -> _Answer:
         state = self._state
+        status = state.conference_status(route.conference_sid)
+        if status is None:
+            raise not_found(route.path)
         if route.call_sid is None:
-            if not state.has_conference(route.conference_sid):
-                raise not_found(route.path)
             query = parse_list_query(scope.get("query_string", b""))
             matching = [
                 record
                 for record in state.records(route.conference_sid)
                 if all(getattr(record, name) == value for name, value in query.filters.items())
             ]
-            request_uri = route.path
-            if scope.get("query_string"):
-                request_uri += "?" + bytes(scope["query_string"]).decode("latin-1")
             page = participant_page_json(
                 matching,
                 query,
                 prefix=route.prefix,
                 account_sid=self.account_sid,
                 conference_sid=route.conference_sid,
-                request_uri=request_uri,
             )
             self._count("lists")
             return _json_answer(200, page)
+        if status == "completed":
+            raise conference_not_in_progress(route.conference_sid)
         if method == "DELETE":
             if not state.delete(route.conference_sid, route.call_sid):
                 raise not_found(route.path)

@@ -1,49 +1,16 @@
-"""What makes the emulator misbehave on purpose: a rate limit and injected faults.
+"""The faults the emulator injects on purpose: 5xx answers and dropped connections.
 
-Both are deterministic given a seed and an order of arrival, so a failing
-test can be replayed.
+Deterministic given a seed and an order of arrival, so a failing test can be
+replayed. (The rate limit is ``_rate_limit``.)
 """
 
 from __future__ import annotations
 
 import enum
-import math
 import random
 import threading
-import time
-from collections.abc import Callable
 
-__all__ = ["Fault", "FaultInjector", "RateLimitBucket"]
-
-
-class RateLimitBucket:
-    """Admits ``rate`` requests per second; the bucket holds one second's worth.
-
-    ``take()`` answers 0.0 when a request may pass, else how many seconds
-    until one could: the basis of the ``Retry-After`` header.
-    """
-
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
-            raise ValueError(
-                f"rate_limit must be a positive number of requests per second, got {rate!r}"
-            )
-        self.rate = float(rate)
-        self.capacity = max(1.0, self.rate)
-        self._tokens = self.capacity
-        self._clock = clock
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / self.rate
+__all__ = ["Fault", "FaultInjector"]
 
 
 class Fault(enum.Enum):
