@@ -290,6 +290,7 @@ async def test_an_interactive_update_does_not_queue_behind_a_saturating_bulk_run
     for index in range(2000):
         emulator.add_participant("CF1", f"CA{index}")
     emulator.add_participant("CF2", "CA-caller")
+    sent_at: list[float] = []
     with serve_in_thread(emulator) as server:
         async with AsyncClient(
             emulator.project_id,
@@ -299,20 +300,24 @@ async def test_an_interactive_update_does_not_queue_behind_a_saturating_bulk_run
             max_connections=64,
             http_backend=http_backend,  # type: ignore[arg-type]
         ) as client:
-            caller = client.conferences("CF2").participants("CA-caller")
+            # The request hook fires when the attempt has waited its turn and goes out.
+            watched = client.with_options(
+                event_hooks={"request": [lambda _: sent_at.append(anyio.current_time())]}
+            )
+            caller = watched.conferences("CF2").participants("CA-caller")
 
-            async def interactive_latencies(count: int) -> list[float]:
-                samples = []
+            async def latencies(count: int) -> tuple[list[float], list[float]]:
+                waits, totals = [], []
                 for _ in range(count):
                     started = anyio.current_time()
                     await caller.mute()
-                    samples.append(anyio.current_time() - started)
+                    waits.append(sent_at[-1] - started)
+                    totals.append(anyio.current_time() - started)
                     await anyio.sleep(0.05)
-                return samples
+                return waits, totals
 
-            unloaded = await interactive_latencies(10)
+            _, unloaded = await latencies(10)
             updates = (ParticipantUpdate("CF1", f"CA{n}", muted=True) for n in range(2000))
-            loaded: list[float] = []
             async with (
                 client.bulk(updates, concurrency=64) as results,
                 anyio.create_task_group() as tg,
@@ -320,13 +325,19 @@ async def test_an_interactive_update_does_not_queue_behind_a_saturating_bulk_run
 
                 async def measure() -> None:
                     await anyio.sleep(0.3)  # the bulk run is at full rate by now
-                    loaded.extend(await interactive_latencies(20))
+                    measured.extend(zip(*await latencies(20), strict=True))
                     tg.cancel_scope.cancel()
 
+                measured: list[tuple[float, float]] = []
                 tg.start_soon(measure)
                 async for _ in results:
                     pass
-    # Without lanes the median was ~325 ms (a slot and a token behind 64 bulk requests).
-    # The promise is p99 <= unloaded + 2/R + 20 ms; a loaded 2-core CI machine gets slack.
-    assert statistics.median(loaded) < statistics.median(unloaded) + 2 / rate + 0.05
-    assert max(loaded) < max(unloaded) + 2 / rate + 0.15
+            assert client.stats.requests > 100  # the bulk run was really running
+    waits = [wait for wait, _ in measured]
+    loaded = [total for _, total in measured]
+    # Waiting its turn (pause, token, slot) is what lanes decide: no queue behind bulk.
+    # Before lanes the median wait was ~325 ms (a slot and a token behind 64 bulk requests).
+    assert max(waits) < 2 / rate + 0.05
+    # End to end, the promise is p99 <= unloaded + 2/R + 20 ms; the server shares this
+    # process's interpreter with the client here, so a loaded CI machine gets slack.
+    assert statistics.median(loaded) < statistics.median(unloaded) + 2 / rate + 0.1
