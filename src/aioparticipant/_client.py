@@ -29,10 +29,12 @@ from ._constants import (
 from ._exceptions import InvalidParameterError
 from ._http import ClientStats, Pipeline
 from ._limiter import Limiter, TokenBucket
+from ._network import resolve_network
 from ._params import encode_path_segment
 from ._resources import Conference, _Api
 from ._retry import Backoff
 from ._senders import AiohttpSender, HttpxSender, Sender
+from ._tls import VerifyTypes
 
 __all__ = ["AsyncClient"]
 
@@ -52,6 +54,12 @@ class AsyncClient:
     per second) and ``burst`` build a token bucket; ``limiter`` takes any object
     with ``async def acquire()`` instead. ``http_backend="aiohttp"`` is the
     faster asyncio-only transport (extra ``aioparticipant[fast]``).
+    ``proxy="http://[user:password@]host:port"`` sends every request through
+    that proxy; ``verify`` is ``True``, a CA bundle path or an
+    ``ssl.SSLContext`` (verification cannot be switched off). With
+    ``trust_env`` (the default), ``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` apply
+    unless ``proxy``/``verify`` are given.
     """
 
     def __init__(
@@ -72,6 +80,9 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
         backoff: Backoff | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: VerifyTypes = True,
     ) -> None:
         project_id = _credential(project_id, "project_id", ENV_PROJECT_ID)
         token = _credential(token, "token", ENV_API_TOKEN)
@@ -99,6 +110,13 @@ class AsyncClient:
             )
         self._limiter = _limiter(rate_limit, burst, limiter)
         http_timeout = _timeout(timeout)
+        network = resolve_network(
+            self.base_url,
+            proxy=proxy,
+            trust_env=trust_env,
+            verify=verify,
+            custom_transport=transport is not None,
+        )
 
         credentials = base64.b64encode(f"{project_id}:{token}".encode()).decode("ascii")
         headers = {
@@ -116,7 +134,11 @@ class AsyncClient:
                 keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
             )
             sender = HttpxSender(
-                headers=headers, timeout=http_timeout, limits=limits, transport=transport
+                headers=headers,
+                timeout=http_timeout,
+                limits=limits,
+                transport=transport,
+                network=network,
             )
         elif http_backend == "aiohttp":
             if transport is not None:
@@ -129,6 +151,7 @@ class AsyncClient:
                 timeout=http_timeout,
                 max_connections=max_connections,
                 keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
+                network=network,
             )
         else:
             raise InvalidParameterError(
