@@ -8,6 +8,7 @@ when redis-server (or redis-cli, for the cluster) is missing.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,6 +30,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port P <= 55535 whose cluster bus port P + 10000 is free as well."""
+    for _ in range(200):
+        port = random.randint(20_000, 55_000)
+        if all(_bindable(candidate) for candidate in (port, port + 10_000)):
+            return port
+    raise RuntimeError("no free pair of loopback ports for a Redis Cluster node")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _program(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -46,7 +65,7 @@ class RedisServer:
         self.workdir = workdir
         self.password = password
         self.cluster = cluster
-        self.port = free_port()
+        self.port = free_cluster_port() if cluster else free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
