@@ -10,14 +10,17 @@ import uuid
 from collections.abc import Iterator
 
 import anyio
+import httpx
 import pytest
 import redis
+import respx
 from redis.crc import key_slot
 
-from aioparticipant import InvalidParameterError
+from aioparticipant import InvalidParameterError, RateLimitError
 from aioparticipant.redis import RedisRateLimiter
 from aioparticipant.redis._scripts import limit_keys
 
+from .helpers import PARTICIPANT_JSON, PARTICIPANT_URL, make_client
 from .redis_servers import PASSWORD, free_port, redis_server
 
 
@@ -46,6 +49,30 @@ async def test_a_pause_in_one_process_holds_the_others(redis_url: str, key: str)
         await second.acquire()
         elapsed = anyio.current_time() - started
     assert 0.3 - 0.02 <= elapsed < 1.0
+
+
+@pytest.mark.anyio
+async def test_a_429_that_one_client_gets_pauses_a_client_in_another_process(
+    redis_url: str, key: str
+) -> None:
+    ok = httpx.Response(200, content=PARTICIPANT_JSON)
+    limited = httpx.Response(429, headers={"Retry-After": "0.5"})
+    async with roomy(redis_url, key) as first, roomy(redis_url, key) as second:
+        with respx.mock() as mock:
+            mock.post(PARTICIPANT_URL).mock(side_effect=[ok, limited, ok])
+            async with (
+                make_client(limiter=first, max_retries=0) as web,
+                make_client(limiter=second) as worker,
+            ):
+                await worker.conferences("CF1").participants("CA1").mute()  # warm
+                with pytest.raises(RateLimitError):
+                    await web.conferences("CF1").participants("CA1").mute()
+                started = anyio.current_time()
+                participant = await worker.conferences("CF1").participants("CA1").mute()
+                elapsed = anyio.current_time() - started
+    assert participant.muted is True
+    # The worker's own client never saw the 429, yet its update waited for the pause.
+    assert 0.5 - 0.1 <= elapsed < 2.0
 
 
 @pytest.mark.anyio

@@ -37,6 +37,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "aioparticipant.redis needs the redis package: pip install 'aioparticipant[redis]'"
     ) from error
 
-from ._limiter import DEFAULT_SOCKET_TIMEOUT, RedisLimiterError, RedisRateLimiter
+from ._connection import DEFAULT_SOCKET_TIMEOUT, RedisLimiterError
+from ._limiter import RedisRateLimiter
 
 __all__ = ["DEFAULT_SOCKET_TIMEOUT", "RedisLimiterError", "RedisRateLimiter"]

@@ -22,16 +22,44 @@ import redis.commands.core
 import redis.exceptions
 import sniffio
 
+from .._exceptions import AioParticipantError, InvalidParameterError
+from .._redact import scrub
 from ._scripts import ACQUIRE_SCRIPT, PAUSE_SCRIPT
 
 __all__ = [
+    "DEFAULT_SOCKET_TIMEOUT",
     "REDIS_ERRORS",
     "AsyncClient",
     "Connection",
+    "RedisLimiterError",
     "SyncClient",
     "describe_client",
     "is_unreachable",
 ]
+
+#: Seconds to wait for Redis to connect or answer, for a limiter built from a URL
+#: (a ``?socket_timeout=`` or ``?socket_connect_timeout=`` in the URL wins).
+#: Without it a Redis that stops answering would hold every request forever.
+DEFAULT_SOCKET_TIMEOUT = 5.0
+
+
+class RedisLimiterError(AioParticipantError):
+    """The Redis rate limiter could not get an answer from Redis; nothing was sent.
+
+    Raised from ``acquire()`` (and so from the client call that was waiting for
+    it) when Redis cannot be reached, refuses the credentials, times out, or
+    rejects the script (a ``WRONGTYPE`` key, for one). The redis-py exception
+    is its ``__cause__``. It is not an ``APIConnectionError`` and is not
+    retried by the client: the API was never contacted, and redis-py has
+    already retried what it considers transient. With ``fallback_rate`` set,
+    only refused credentials and rejected scripts raise it: an unreachable
+    Redis is paced around locally.
+    """
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
 
 AsyncClient = redis.asyncio.Redis | redis.asyncio.RedisCluster
 SyncClient = redis.Redis | redis.RedisCluster
@@ -60,6 +88,37 @@ def is_unreachable(error: BaseException) -> bool:
 
 class Connection:
     """Runs the limiter's scripts through the client that suits the running event loop."""
+
+    @classmethod
+    def from_url(cls, url: str, *, shown: str, secrets: tuple[str, ...]) -> Connection:
+        """Both clients for ``url`` (``shown`` and ``secrets`` keep its password out of errors)."""
+        options: dict[str, Any] = {
+            "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
+            "socket_connect_timeout": DEFAULT_SOCKET_TIMEOUT,
+        }
+        try:
+            async_client = redis.asyncio.Redis.from_url(url, **options)
+            sync_client = redis.Redis.from_url(url, **options)
+        except ValueError as error:
+            raise InvalidParameterError(
+                "url",
+                f"url must be a Redis URL such as 'redis://localhost:6379/0' "
+                f"(redis://, rediss:// or unix://), got {shown!r}: {scrub(str(error), secrets)}",
+            ) from None
+        return cls(async_client, sync_client, owned=True)
+
+    @classmethod
+    def from_client(cls, client: object) -> Connection:
+        """A connection through ``client``, which the limiter will not close."""
+        if isinstance(client, (redis.asyncio.Redis, redis.asyncio.RedisCluster)):
+            return cls(client, None, owned=False)
+        if isinstance(client, (redis.Redis, redis.RedisCluster)):
+            return cls(None, client, owned=False)
+        raise InvalidParameterError(
+            "client",
+            "client must be a redis.asyncio.Redis, redis.asyncio.RedisCluster, "
+            f"redis.Redis or redis.RedisCluster, got {type(client).__name__}",
+        )
 
     def __init__(
         self, async_client: AsyncClient | None, sync_client: SyncClient | None, *, owned: bool

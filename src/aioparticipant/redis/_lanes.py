@@ -9,7 +9,6 @@ an interactive request through first.
 from __future__ import annotations
 
 import math
-import random
 
 import anyio
 
@@ -56,10 +55,10 @@ class Lanes:
 class LocalPause:
     """This process's copy of the shared pause: when it ends, and how bulk waiters leave.
 
-    When it ends, interactive waiters go at once; each bulk waiter adds its
-    own random delay of up to ``spread`` (at most a second, at most the
-    pause's length), so the bulk requests that piled up do not return as
-    one burst.
+    When it ends, interactive waiters go at once; each bulk waiter that it
+    held (it arrived before the end) leaves at its own moment within
+    ``spread`` after the end (at most a second, at most the pause's length),
+    so the bulk requests that piled up do not return as one burst.
     """
 
     def __init__(self) -> None:
@@ -73,17 +72,25 @@ class LocalPause:
             self.until = until
             self.spread = min(spread, MAX_SPREAD)
 
-    def active(self) -> bool:
-        """Whether a pause is in force now."""
-        return self.until != -math.inf and anyio.current_time() < self.until
+    def release_at(self, lane: Priority, arrived: float, stagger: float) -> float:
+        """When a waiter of ``lane`` that arrived at ``arrived`` may go (``-inf``: now).
 
-    async def wait(self, lane: Priority) -> None:
-        """Return once no pause holds ``lane`` (with a bulk waiter's stagger)."""
+        ``stagger`` is the waiter's own fraction of the spread, drawn once
+        per call to ``acquire``, so asking again gives the same moment.
+        """
+        if self.until == -math.inf or arrived >= self.until:
+            return -math.inf  # no pause, or it ended before this waiter came
+        if lane == BULK:
+            return self.until + stagger * self.spread
+        return self.until
+
+    async def wait(self, lane: Priority, arrived: float, stagger: float) -> None:
+        """Return once no pause holds this waiter."""
         if self.until == -math.inf:
             return  # the usual case costs no clock read
-        if anyio.current_time() >= self.until:
-            self.until = -math.inf  # over: no await since the check, so no pause is lost
-            return
-        stagger = random.uniform(0.0, self.spread) if lane == BULK else 0.0
-        while (remaining := self.until + stagger - anyio.current_time()) > 0:  # noqa: ASYNC110
+        now = anyio.current_time()
+        while (remaining := self.release_at(lane, arrived, stagger) - now) > 0:
             await anyio.sleep(remaining)
+            now = anyio.current_time()
+        if now >= self.until + self.spread:
+            self.until = -math.inf  # over for every waiter it held

@@ -2,48 +2,31 @@
 
 from __future__ import annotations
 
-import logging
 import math
+import random
 from types import TracebackType
-from typing import Any
 
 import anyio
 import redis
 import redis.asyncio
 
-from .._constants import DEFAULT_BURST_SECONDS
-from .._exceptions import AioParticipantError, InvalidParameterError
+from .._exceptions import InvalidParameterError
 from .._lanes import BULK, INTERACTIVE, Priority, check_priority
+from .._limiter import check_reserve, default_burst, default_reserve
 from .._redact import redact_url, scrub, url_secrets
 from .._validate import check_int, check_positive_number, check_seconds
-from ._connection import REDIS_ERRORS, Connection, describe_client
+from ._connection import (
+    REDIS_ERRORS,
+    Connection,
+    RedisLimiterError,
+    describe_client,
+    is_unreachable,
+)
+from ._fallback import Fallback, logger
 from ._lanes import MAX_SPREAD, Lanes, LocalPause
 from ._scripts import Answer, limit_keys, read_answer
 
-__all__ = ["DEFAULT_SOCKET_TIMEOUT", "RedisLimiterError", "RedisRateLimiter"]
-
-#: Seconds to wait for Redis to connect or answer, for a limiter built from a URL
-#: (a ``?socket_timeout=`` or ``?socket_connect_timeout=`` in the URL wins).
-#: Without it a Redis that stops answering would hold every request forever.
-DEFAULT_SOCKET_TIMEOUT = 5.0
-
-logger = logging.getLogger("aioparticipant.redis")
-
-
-class RedisLimiterError(AioParticipantError):
-    """The Redis rate limiter could not get an answer from Redis; nothing was sent.
-
-    Raised from ``acquire()`` (and so from the client call that was waiting for
-    it) when Redis cannot be reached, refuses the credentials, times out, or
-    rejects the script (a ``WRONGTYPE`` key, for one). The redis-py exception
-    is its ``__cause__``. It is not an ``APIConnectionError`` and is not
-    retried by the client: the API was never contacted, and redis-py has
-    already retried what it considers transient.
-    """
-
-    def __init__(self, message: str, *, key: str) -> None:
-        super().__init__(message)
-        self.key = key
+__all__ = ["RedisRateLimiter"]
 
 
 class RedisRateLimiter:
@@ -56,7 +39,7 @@ class RedisRateLimiter:
     down), so a person's click finds a token at once while bulk jobs run in
     any process. Give every user of a key the same ``rate``, ``burst`` and
     ``reserve``; use one key per limit (for instance one per SignalWire
-    project). Keys expire by themselves whenever the limit is idle.
+    project). Its Redis keys expire by themselves whenever the limit is idle.
 
     ``url`` is a redis-py URL: ``redis://[[user]:password@]host[:port][/db]``,
     ``rediss://`` for TLS, ``unix:///path/to.sock``; query options such as
@@ -70,14 +53,16 @@ class RedisRateLimiter:
     closes the connection pool the limiter created. Use one limiter per event
     loop; it cannot be pickled (create one in each worker process).
 
-    If Redis cannot be reached, ``acquire()`` raises ``RedisLimiterError``;
-    with ``fallback_rate=F`` it paces this process at F requests per second
-    instead, until Redis answers again.
+    If Redis cannot be reached, ``acquire()`` raises ``RedisLimiterError``.
+    With ``fallback_rate=F`` (requests per second: this process's fair share
+    of ``rate``) it paces this process at F instead, logs one WARNING, and
+    goes back to the shared limit, with another WARNING, once Redis answers.
     """
 
     key: str
     burst: int
     reserve: int
+    fallback_rate: float | None
 
     def __init__(
         self,
@@ -87,6 +72,7 @@ class RedisRateLimiter:
         rate: float,
         burst: int | None = None,
         reserve: int | None = None,
+        fallback_rate: float | None = None,
     ) -> None:
         self._configure(key, rate, burst, reserve)
         if not isinstance(url, str) or not url.strip():
@@ -95,21 +81,8 @@ class RedisRateLimiter:
             )
         self._where = redact_url(url)
         self._secrets = url_secrets(url)
-        options: dict[str, Any] = {
-            "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
-            "socket_connect_timeout": DEFAULT_SOCKET_TIMEOUT,
-        }
-        try:
-            async_client = redis.asyncio.Redis.from_url(url, **options)
-            sync_client = redis.Redis.from_url(url, **options)
-        except ValueError as error:
-            raise InvalidParameterError(
-                "url",
-                f"url must be a Redis URL such as 'redis://localhost:6379/0' "
-                f"(redis://, rediss:// or unix://), got {self._where!r}: "
-                f"{scrub(str(error), self._secrets)}",
-            ) from None
-        self._connection = Connection(async_client, sync_client, owned=True)
+        self._connection = Connection.from_url(url, shown=self._where, secrets=self._secrets)
+        self._use_fallback(fallback_rate)
 
     @classmethod
     def from_client(
@@ -120,6 +93,7 @@ class RedisRateLimiter:
         rate: float,
         burst: int | None = None,
         reserve: int | None = None,
+        fallback_rate: float | None = None,
     ) -> RedisRateLimiter:
         """A limiter over a Redis client you already have; ``aclose()`` leaves it open.
 
@@ -129,18 +103,10 @@ class RedisRateLimiter:
         """
         self = cls.__new__(cls)
         self._configure(key, rate, burst, reserve)
-        if isinstance(client, (redis.asyncio.Redis, redis.asyncio.RedisCluster)):
-            self._connection = Connection(client, None, owned=False)
-        elif isinstance(client, (redis.Redis, redis.RedisCluster)):
-            self._connection = Connection(None, client, owned=False)
-        else:
-            raise InvalidParameterError(
-                "client",
-                "client must be a redis.asyncio.Redis, redis.asyncio.RedisCluster, "
-                f"redis.Redis or redis.RedisCluster, got {type(client).__name__}",
-            )
+        self._connection = Connection.from_client(client)
         self._where = describe_client(client)
         self._secrets = ()
+        self._use_fallback(fallback_rate)
         return self
 
     def _configure(self, key: str, rate: float, burst: int | None, reserve: int | None) -> None:
@@ -148,46 +114,47 @@ class RedisRateLimiter:
             raise InvalidParameterError(
                 "key", f"key must be a non-empty str naming the shared limit, got {key!r}"
             )
-        rate = check_positive_number("rate", rate, what="a number of requests per second")
-        if burst is None:
-            burst = max(1, math.ceil(rate * DEFAULT_BURST_SECONDS))
-        burst = check_int("burst", burst, minimum=1)
-        if reserve is None:
-            reserve = burst // 2
-        reserve = check_int("reserve", reserve, minimum=0, hint="tokens kept for interactive")
-        if reserve >= burst:
-            raise InvalidParameterError(
-                "reserve",
-                f"reserve must be smaller than the burst ({burst}), got {reserve}: "
-                "bulk requests need at least one token of the burst",
-            )
         self.key = key
-        self.rate = rate
-        self.burst = burst
-        self.reserve = reserve
+        self.rate = check_positive_number("rate", rate, what="a number of requests per second")
+        self.burst = (
+            default_burst(self.rate) if burst is None else check_int("burst", burst, minimum=1)
+        )
+        self.reserve = (
+            default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
+        )
         self._keys = list(limit_keys(key))
         self._lanes = Lanes()
         self._pause = LocalPause()
         self._closed = False
         self._pause_warned = False
 
+    def _use_fallback(self, fallback_rate: float | None) -> None:
+        self.fallback_rate = None
+        self._fallback: Fallback | None = None
+        if fallback_rate is not None:
+            self.fallback_rate = check_positive_number(
+                "fallback_rate", fallback_rate, what="a number of requests per second"
+            )
+            self._fallback = Fallback(self.fallback_rate, self._connection)
+
     @property
     def rate(self) -> float:
-        """Requests per second across every process on the key."""
+        """Requests per second across every process on the key (it may be changed while in use)."""
         return self._rate
 
     @rate.setter
     def rate(self, rate: float) -> None:
-        self._rate = float(rate)
+        self._rate = check_positive_number("rate", rate, what="a number of requests per second")
         # repr() of a float round-trips exactly; the script reads it with tonumber().
         self._interval = repr(1_000_000 / self._rate)
 
     def __repr__(self) -> str:
         owned = self._connection.owned
         where = f"url={self._where!r}" if owned else f"client=<{self._where}>"
+        fallback = "" if self.fallback_rate is None else f", fallback_rate={self.fallback_rate:g}"
         return (
             f"RedisRateLimiter({where}, key={self.key!r}, rate={self.rate:g}, "
-            f"burst={self.burst}, reserve={self.reserve})"
+            f"burst={self.burst}, reserve={self.reserve}{fallback})"
         )
 
     def __getstate__(self) -> object:
@@ -205,33 +172,39 @@ class RedisRateLimiter:
         trip to Redis may find the slot already granted). Under trio the
         round trip runs in a worker thread and a cancel takes effect when it
         returns, within the socket timeout. Raises ``RedisLimiterError`` when
-        Redis cannot be reached.
+        Redis cannot be reached and there is no ``fallback_rate``.
         """
         lane = check_priority(priority)
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         if lane == INTERACTIVE:
             self._lanes.interactive_arrived()
+        # Should a shared pause hold this caller: when it came, and (for bulk) its
+        # own moment within the spread after the pause ends.
+        arrived, stagger = anyio.current_time(), random.random()
         try:
             while True:
-                await self._pause.wait(lane)
-                if await self._acquire_from_redis(lane):
+                await self._pause.wait(lane, arrived, stagger)
+                if self._fallback is not None and self._fallback.in_use():
+                    await self._fallback.bucket.acquire(priority=lane)
+                    return
+                if await self._acquire_from_redis(lane, arrived, stagger):
                     return
         finally:
             if lane == INTERACTIVE:
                 self._lanes.interactive_left()
 
-    async def _acquire_from_redis(self, lane: Priority) -> bool:
-        """Take a slot in ``lane``: ``True`` once taken, ``False`` if a pause began first."""
+    async def _acquire_from_redis(self, lane: Priority, arrived: float, stagger: float) -> bool:
+        """Take a slot in ``lane``: ``True`` once taken, ``False`` to wait a pause or fall back."""
         queue = self._lanes.queue(lane)
         retry_at = -math.inf
         if not queue.locked() and (lane == INTERACTIVE or not self._lanes.interactive):
             # Fast path: nobody of this lane (or, for bulk, nobody interactive) is waiting.
             answer = await self._ask(lane)
+            if answer is None or answer.paused:
+                return False
             if answer.wait == 0:
                 return True
-            if answer.paused:
-                return False
             retry_at = anyio.current_time() + answer.wait
         # Past the limit, one waiter per lane asks Redis at a time, in arrival order.
         async with queue:
@@ -243,24 +216,31 @@ class RedisRateLimiter:
                 if delay > 0:
                     await anyio.sleep(delay)
                     continue
-                if self._pause.active():
-                    return False  # everyone waits it out outside the queue, bulk staggered
+                held = self._pause.release_at(lane, arrived, stagger) > anyio.current_time()
+                if held or (self._fallback and self._fallback.active):
+                    return False  # waited out in acquire(), outside the queue
                 answer = await self._ask(lane)
+                if answer is None or answer.paused:
+                    return False
                 if answer.wait == 0:
                     return True
-                if answer.paused:
-                    return False
                 retry_at = anyio.current_time() + answer.wait
 
-    async def _ask(self, lane: Priority) -> Answer:
-        """Ask Redis for a slot in ``lane`` (taken if the answer's ``wait`` is 0)."""
+    async def _ask(self, lane: Priority) -> Answer | None:
+        """Ask Redis for a slot in ``lane``; ``None`` if Redis is unreachable and we fall back."""
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         keep = self.reserve if lane == BULK else 0
         try:
             reply = await self._connection.acquire(self._keys, [self._interval, self.burst, keep])
         except REDIS_ERRORS as error:
-            raise self._error(error, "so the request waiting for it was not sent") from error
+            if self._fallback is not None and is_unreachable(error):
+                self._fallback.enter(self._describe_failure(error), self._where)
+                return None
+            raise RedisLimiterError(
+                f"{self._describe_failure(error)}, so the request waiting for it was not sent",
+                key=self.key,
+            ) from error
         self._pause_warned = False
         answer = read_answer(reply)
         if answer.paused:
@@ -273,27 +253,30 @@ class RedisRateLimiter:
         The client calls it on a 429 with ``Retry-After``. When the pause
         ends, interactive waiters go at once and bulk waiters leave at random
         over up to a second. If Redis cannot be reached this does not raise
-        (the caller is handling a 429 already): it logs one WARNING and
-        pauses this process only.
+        (the caller is handling a 429 already): it pauses this process only
+        and logs one WARNING, or pauses the fallback bucket while falling back.
         """
         seconds = check_seconds("seconds", seconds)
         if seconds == 0 or self._closed:
             return
         spread = min(seconds, MAX_SPREAD)
         self._pause.extend(seconds, spread)
+        if self._fallback is not None and self._fallback.in_use():
+            await self._fallback.bucket.pause_for(seconds)
+            return
         args: list[str | int] = [math.ceil(seconds * 1_000_000), math.ceil(spread * 1_000_000)]
         try:
             reply = await self._connection.pause(self._keys[1:], args)
         except REDIS_ERRORS as error:
-            if not self._pause_warned:
+            if self._fallback is not None and is_unreachable(error):
+                self._fallback.enter(self._describe_failure(error), self._where)
+                await self._fallback.bucket.pause_for(seconds)
+            elif not self._pause_warned:
                 self._pause_warned = True
                 logger.warning("%s; only this process pauses", self._describe_failure(error))
             return
         remaining, spread_us = reply
         self._pause.extend(int(remaining) / 1_000_000, int(spread_us) / 1_000_000)
-
-    def _error(self, error: BaseException, consequence: str) -> RedisLimiterError:
-        return RedisLimiterError(f"{self._describe_failure(error)}, {consequence}", key=self.key)
 
     def _describe_failure(self, error: BaseException) -> str:
         return (
