@@ -188,3 +188,12 @@ async def test_an_unknown_lane_is_refused_before_redis_is_asked(priority: object
         assert caught.value.parameter == "priority"
         with pytest.raises(RedisLimiterError):
             await limiter.acquire(priority="bulk")  # the same limiter does ask Redis
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("inf"), float("nan"), "5", True, None])
+def test_a_bad_rate_set_at_run_time_is_refused_and_the_old_one_kept(rate: object) -> None:
+    limiter = RedisRateLimiter("redis://localhost", key="k", rate=10)
+    with pytest.raises(InvalidParameterError, match="rate") as caught:
+        limiter.rate = rate  # type: ignore[assignment]
+    assert caught.value.parameter == "rate"
+    assert limiter.rate == 10.0
