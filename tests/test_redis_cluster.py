@@ -106,24 +106,27 @@ async def test_the_reserve_and_the_pause_work_on_a_cluster(client: Cluster, key:
 async def test_limits_on_many_keys_land_on_every_node(
     client: Cluster, cluster: list[RedisServer]
 ) -> None:
-    # Enough keys that every node owns some; each limit's keys stay in one slot.
+    # Enough keys that every node owns some; each limit's two keys share one slot.
     keys = [f"aioparticipant-test:{uuid.uuid4().hex}" for _ in range(12)]
     for key in keys:
-        limiter = RedisRateLimiter.from_client(client, key=key, rate=100, burst=2)
-        await limiter.acquire()
-        await limiter.pause_for(0.01)
-    ports = set()
+        limiter = RedisRateLimiter.from_client(client, key=key, rate=1, burst=2)
+        await limiter.acquire()  # the state lives ~1 s
+        await limiter.pause_for(30)  # the pause key lives 30 s
+    owners: dict[str, int] = {}
     for server in cluster:
         node = redis.Redis(host="127.0.0.1", port=server.port)
         try:
             for key in keys:
-                state, _ = limit_keys(key)
+                state, pause = limit_keys(key)
                 slot = node.cluster("keyslot", state)
+                assert node.cluster("keyslot", pause) == slot
                 if node.cluster("countkeysinslot", slot):
-                    ports.add(server.port)
+                    owners[key] = server.port
+                    node.delete(pause)  # done with it: the key's own node may delete it
         finally:
             node.close()
-    assert len(ports) >= 2
+    assert len(owners) == len(keys)  # every limit's keys were found on a node
+    assert len(set(owners.values())) >= 2
 
 
 @pytest.mark.anyio
