@@ -13,6 +13,7 @@ import anyio
 import httpx
 import pytest
 
+from aioparticipant import InvalidParameterError
 from aioparticipant.emulator import ConnectionDropped, Emulator
 
 pytestmark = pytest.mark.anyio
@@ -610,6 +611,30 @@ def test_load_participants_reads_a_json_file(tmp_path: Path) -> None:
     path.write_text(json.dumps([{"conference_sid": "CF1"}]))
     with pytest.raises(ValueError, match="call_sid"):
         Emulator().load_participants(path)
+
+
+@pytest.mark.parametrize(
+    ("options", "parameter"),
+    [
+        ({"project_id": ""}, "project_id"),
+        ({"project_id": "a:b"}, "project_id"),
+        ({"token": None}, "token"),
+        ({"latency": -1}, "latency"),
+        ({"latency": float("nan")}, "latency"),
+        ({"error_rate": 1.5}, "error_rate"),
+        ({"drop_rate": True}, "drop_rate"),
+        ({"error_rate": 0.6, "drop_rate": 0.6}, "drop_rate"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_limit": 10, "rate_window": 0}, "rate_window"),
+    ],
+)
+def test_a_bad_option_is_an_invalid_parameter_error_naming_it(
+    options: dict[str, Any], parameter: str
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        Emulator(**options)
+    assert caught.value.parameter == parameter
+    assert parameter in str(caught.value)
 
 
 def test_the_emulator_refuses_nonsense_options() -> None:

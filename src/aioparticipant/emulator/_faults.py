@@ -10,7 +10,12 @@ import enum
 import random
 import threading
 
-__all__ = ["Fault", "FaultInjector"]
+from .._exceptions import InvalidParameterError
+from .._validate import check_fraction
+from ._asgi import Answer
+from ._problems import INTERNAL_ERROR, SERVICE_UNAVAILABLE, error_body
+
+__all__ = ["Fault", "FaultInjector", "injected_error"]
 
 
 class Fault(enum.Enum):
@@ -27,17 +32,10 @@ class FaultInjector:
     """Draws one fault per request from a seeded generator."""
 
     def __init__(self, *, error_rate: float, drop_rate: float, seed: int | None) -> None:
-        for name, value in (("error_rate", error_rate), ("drop_rate", drop_rate)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= 1
-            ):
-                raise ValueError(f"{name} must be a fraction between 0 and 1, got {value!r}")
-        if error_rate + drop_rate > 1:
-            raise ValueError("error_rate + drop_rate must not exceed 1")
-        self.error_rate = float(error_rate)
-        self.drop_rate = float(drop_rate)
+        self.error_rate = check_fraction("error_rate", error_rate)
+        self.drop_rate = check_fraction("drop_rate", drop_rate)
+        if self.error_rate + self.drop_rate > 1:
+            raise InvalidParameterError("drop_rate", "error_rate + drop_rate must not exceed 1")
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
@@ -53,3 +51,10 @@ class FaultInjector:
         if roll < self.error_rate + self.drop_rate:
             return Fault.DROP, 0
         return Fault.NONE, 0
+
+
+def injected_error(status: int) -> Answer:
+    """The answer to a request drawn for ``Fault.ERROR``: a 500 or a 503, as the API words them."""
+    if status == 503:
+        return Answer(503, error_body(503, SERVICE_UNAVAILABLE, "Service Unavailable"))
+    return Answer(500, error_body(500, INTERNAL_ERROR, "Internal Server Error"))

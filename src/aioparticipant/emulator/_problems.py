@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import msgspec
 
-__all__ = ["ApiProblem", "error_body"]
+from ._asgi import Answer
+
+__all__ = ["ApiProblem", "error_body", "invalid", "not_found"]
 
 #: Error codes the emulator answers with (Twilio's numbering).
 INVALID_PARAMETER = 20001
@@ -49,6 +51,12 @@ class ApiProblem(Exception):
 
     def body(self) -> bytes:
         return error_body(self.status, self.code, self.message)
+
+    def answer(self) -> Answer:
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers
+        ]
+        return Answer(self.status, self.body(), headers)
 
 
 def error_body(status: int, code: int, message: str) -> bytes:

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 
 from .._validate import check_positive_number
+from ._problems import TOO_MANY_REQUESTS, ApiProblem
 
 __all__ = ["SlidingWindowLimit", "retry_after_seconds"]
 
@@ -66,6 +67,17 @@ class SlidingWindowLimit:
                 admitted.append(now)
                 return 0.0
             return admitted[0] + self._span - now
+
+    def admit(self) -> None:
+        """Count the request in, or raise the 429 (with ``Retry-After``) the API would send."""
+        wait = self.take()
+        if wait > 0:
+            raise ApiProblem(
+                429,
+                TOO_MANY_REQUESTS,
+                f"Too Many Requests: the limit is {self.describe()}",
+                headers=[("retry-after", str(retry_after_seconds(wait)))],
+            )
 
     def describe(self) -> str:
         """The limit in words, for the 429's message."""

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from .._dates import format_rfc2822
 from ._forms import ListQuery
-from ._state import ParticipantRecord
+from ._records import ParticipantRecord
 
 __all__ = ["participant_json", "participant_page_json", "participants_path"]
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._constants import SIGNALWIRE_API_PATH
-from ._app import CLOSE_CONNECTION_KEY, TWILIO_API_PATH
+from ._asgi import CLOSE_CONNECTION_KEY
+from ._routing import TWILIO_API_PATH
 
 if TYPE_CHECKING:
     import uvicorn

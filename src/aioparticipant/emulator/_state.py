@@ -9,118 +9,16 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from ._problems import COACHED_CALL_ABSENT, invalid
+from ._records import Conference, ParticipantRecord, utc_now
 
-__all__ = ["SEEDABLE_FIELDS", "Conference", "ParticipantRecord", "State"]
+__all__ = ["State"]
 
 _Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """Now, to the second: RFC 2822 carries no fractions, so state never holds any."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-@dataclass
-class ParticipantRecord:
-    """Everything the emulator knows about one participant."""
-
-    conference_sid: str
-    call_sid: str
-    #: Creation order. Page tokens point into it, so paging survives deletions.
-    sequence: int
-    date_created: datetime
-    date_updated: datetime
-    label: str | None = None
-    status: str = "connected"
-    muted: bool = False
-    hold: bool = False
-    hold_url: str | None = None
-    hold_method: str | None = None
-    coaching: bool = False
-    call_sid_to_coach: str | None = None
-    start_conference_on_enter: bool = True
-    end_conference_on_exit: bool = False
-    beep_on_exit: bool | None = None
-    wait_url: str | None = None
-    wait_method: str | None = None
-    queue_time: str | None = None
-
-
-#: ``add_participant`` fields: the ``Participant`` names the emulator lets a
-#: test set, and the Python types each accepts.
-SEEDABLE_FIELDS: Mapping[str, tuple[type, ...]] = {
-    "label": (str, type(None)),
-    "date_created": (datetime,),
-    "date_updated": (datetime,),
-    "status": (str,),
-    "muted": (bool,),
-    "hold": (bool,),
-    "hold_url": (str, type(None)),
-    "coaching": (bool,),
-    "call_sid_to_coach": (str, type(None)),
-    "start_conference_on_enter": (bool,),
-    "end_conference_on_exit": (bool,),
-    "queue_time": (str, int, type(None)),
-}
-_DERIVED = frozenset({"account_sid", "conference_sid", "call_sid", "uri"})
-
-
-@dataclass
-class Conference:
-    """One conference: its status and its participants, by call sid, in the order they joined."""
-
-    sid: str
-    #: Twilio's conference statuses that matter here: "in-progress", then "completed".
-    status: str = "in-progress"
-    participants: dict[str, ParticipantRecord] = field(default_factory=dict)
-    #: Label → call sid. Twilio labels are unique within a conference.
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def completed(self) -> bool:
-        return self.status == "completed"
-
-    def find(self, call_sid_or_label: str) -> ParticipantRecord | None:
-        """The participant a path names: by call sid, else by label (Twilio takes either)."""
-        record = self.participants.get(call_sid_or_label)
-        if record is None:
-            call_sid = self.labels.get(call_sid_or_label)
-            record = None if call_sid is None else self.participants.get(call_sid)
-        return record
-
-    def check_unambiguous(self, call_sid: str, label: str | None) -> None:
-        """``ValueError`` unless the new participant's call sid and label name only it."""
-        if call_sid in self.participants:
-            raise ValueError(f"participant {call_sid!r} is already in conference {self.sid!r}")
-        if call_sid in self.labels:
-            raise ValueError(
-                f"call sid {call_sid!r} is the label of participant "
-                f"{self.labels[call_sid]!r} in conference {self.sid!r}: a path naming it "
-                "would be ambiguous"
-            )
-        if label is None:
-            return
-        if label in self.labels:
-            raise ValueError(
-                f"label {label!r} is already taken by participant {self.labels[label]!r} in "
-                f"conference {self.sid!r}: labels are unique within a conference "
-                "(Twilio refuses a duplicate with error 16025)"
-            )
-        if label in self.participants:
-            raise ValueError(
-                f"label {label!r} is the call sid of another participant in conference "
-                f"{self.sid!r}: a path naming it would be ambiguous"
-            )
-
-    def remove(self, record: ParticipantRecord) -> None:
-        del self.participants[record.call_sid]
-        if record.label is not None:
-            self.labels.pop(record.label, None)
 
 
 class State:
@@ -137,12 +35,12 @@ class State:
 
     # --- seeding and reading (tests, the demo) ---------------------------------
 
-    def add(self, conference_sid: str, call_sid: str, fields_: Mapping[str, object]) -> None:
-        values = _checked_seed(fields_)
-        if not isinstance(conference_sid, str) or not conference_sid:
-            raise TypeError("conference_sid must be a non-empty str")
-        if not isinstance(call_sid, str) or not call_sid:
-            raise TypeError("call_sid must be a non-empty str")
+    def add(self, conference_sid: str, call_sid: str, values: dict[str, Any]) -> None:
+        """Add a participant whose ``values`` ``_seeding.checked_seed`` has checked.
+
+        ``ValueError`` when the conference has ended, or the call sid or label
+        would name two participants.
+        """
         with self._lock:
             conference = self._conferences.get(conference_sid) or Conference(conference_sid)
             if conference.completed:
@@ -305,36 +203,5 @@ def _coaching_after(
     return True, coached
 
 
-def _checked_seed(values: Mapping[str, object]) -> dict[str, Any]:
-    checked: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in _DERIVED:
-            raise TypeError(f"add_participant() does not take {name!r}: the emulator sets it")
-        allowed = SEEDABLE_FIELDS.get(name)
-        if allowed is None:
-            raise TypeError(
-                f"add_participant() got an unexpected field {name!r}; "
-                f"expected some of: {', '.join(SEEDABLE_FIELDS)}"
-            )
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            expected = " or ".join(
-                "None" if kind is type(None) else kind.__name__ for kind in allowed
-            )
-            raise TypeError(f"{name} must be {expected}, got {value!r}")
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-            # Kept in GMT, as the API sends every date.
-            value = value.astimezone(timezone.utc).replace(microsecond=0)
-        if name == "queue_time" and isinstance(value, int):
-            value = str(value)
-        checked[name] = value
-    return checked
-
-
 def _copy(record: ParticipantRecord) -> ParticipantRecord:
     return replace(record)
-
-
-# ParticipantRecord must be able to take every seedable field.
-assert set(SEEDABLE_FIELDS) <= {f.name for f in fields(ParticipantRecord)}
