@@ -1,0 +1,103 @@
+"""The documentation site: every code block on it runs, against the emulator.
+
+Each page runs in its own process (``tests/docs_runner.py`` says how blocks
+are run and how a block is marked); a page that uses Redis gets a real
+redis-server (``AIOPARTICIPANT_REDIS_URL``), one that uses a Redis Cluster
+gets three nodes (``AIOPARTICIPANT_REDIS_CLUSTER_URL``). The figures' scripts
+are run again into a scratch directory, so they cannot rot either.
+``mkdocs build --strict`` itself runs in ``.ci/run``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from .docs_runner import ROOT, read_blocks, runnable
+from .redis_servers import redis_cluster, redis_server
+
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def _page_id(path: Path) -> str:
+    return path.stem
+
+
+def test_every_page_has_been_found() -> None:
+    assert len(PAGES) >= 12, PAGES
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_every_code_block_on_the_page_runs(page: Path, tmp_path: Path) -> None:
+    blocks = [block for block in read_blocks(page) if runnable(block)]
+    if not blocks:
+        pytest.skip(f"{page.name} has no code to run")
+    text = page.read_text(encoding="utf-8")
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        if "AIOPARTICIPANT_REDIS_URL" in text:
+            server = stack.enter_context(redis_server(tmp_path / "redis"))
+            env["AIOPARTICIPANT_REDIS_URL"] = server.url
+        if "AIOPARTICIPANT_REDIS_CLUSTER_URL" in text:
+            nodes = stack.enter_context(redis_cluster(tmp_path / "cluster"))
+            env["AIOPARTICIPANT_REDIS_CLUSTER_URL"] = f"redis://127.0.0.1:{nodes[0].port}/0"
+        done = subprocess.run(  # noqa: S603 - our own interpreter and runner
+            [sys.executable, str(ROOT / "tests" / "docs_runner.py"), str(page)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_a_skipped_block_says_why_and_python_blocks_are_rarely_skipped(page: Path) -> None:
+    blocks = read_blocks(page)
+    skipped = [block for block in blocks if block.directive == "skip"]
+    assert all(block.argument for block in skipped)
+    python = [block for block in blocks if block.lang in ("python", "py")]
+    assert len([b for b in skipped if b.lang in ("python", "py")]) <= max(1, len(python) // 4)
+
+
+def test_the_runner_reads_fences_directives_and_indented_blocks(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Text\n\n<!-- docs: skip a settings file -->\n```python title=\"settings.py\"\nX = 1\n```\n"
+        "\n=== \"Tab\"\n\n    ```bash\n    aioparticipant --help\n    ```\n\n```json\n{}\n```\n",
+        encoding="utf-8",
+    )
+    blocks = read_blocks(page)
+    assert [(b.lang, b.directive, b.argument, b.text) for b in blocks] == [
+        ("python", "skip", "a settings file", "X = 1\n"),
+        ("bash", "", "", "aioparticipant --help\n"),
+        ("json", "", "", "{}\n"),
+    ]
+    assert [runnable(b) for b in blocks] == [False, True, False]
+
+
+@pytest.mark.parametrize("script", ["timelines.py", "plots.py"])
+def test_the_figures_scripts_still_run(script: str, tmp_path: Path) -> None:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, str(DOCS / "scripts" / script), "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = sorted(tmp_path.glob("*.svg"))
+    assert figures, done.stdout
+    for figure in figures:
+        committed = DOCS / "img" / figure.name
+        assert committed.exists(), f"{figure.name} is made by {script} but not committed"
+        assert figure.read_text(encoding="utf-8").lstrip().startswith(("<?xml", "<svg"))
