@@ -119,7 +119,7 @@ def seeded_emulator() -> Any:
     """The emulator every page starts with: the sids the pages use."""
     from aioparticipant.emulator import Emulator
 
-    emulator = Emulator(project_id="docs-project", token="docs-token")  # noqa: S106
+    emulator = Emulator(project_id="docs-project", token="docs-token")
     emulator.add_participant("CFsupport", "CAagent", label="agent")
     emulator.add_participant("CFsupport", "CAcaller", label="customer")
     emulator.add_participant("CFsupport", "CAsupervisor", label="supervisor", muted=True)

@@ -71,8 +71,8 @@ def test_a_skipped_block_says_why_and_python_blocks_are_rarely_skipped(page: Pat
 def test_the_runner_reads_fences_directives_and_indented_blocks(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(
-        "Text\n\n<!-- docs: skip a settings file -->\n```python title=\"settings.py\"\nX = 1\n```\n"
-        "\n=== \"Tab\"\n\n    ```bash\n    aioparticipant --help\n    ```\n\n```json\n{}\n```\n",
+        'Text\n\n<!-- docs: skip a settings file -->\n```python title="settings.py"\nX = 1\n```\n'
+        '\n=== "Tab"\n\n    ```bash\n    aioparticipant --help\n    ```\n\n```json\n{}\n```\n',
         encoding="utf-8",
     )
     blocks = read_blocks(page)
