@@ -23,7 +23,8 @@ What the runner does for a page:
 A block is steered by an HTML comment on the line just before its fence:
 
 * ``<!-- docs: skip REASON -->``: not run (kept rare: a settings file);
-* ``<!-- docs: pytest -->``: a test module, run by pytest in a subprocess;
+* ``<!-- docs: pytest -->``: a test module; the page's test modules run together, by
+  pytest in a subprocess;
 * ``<!-- docs: file NAME -->``: the block's text is written to NAME in the
   scratch directory (an input file the next blocks use);
 * ``<!-- docs: background -->``: a bash command that serves until stopped; it
@@ -61,6 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNNABLE = {"python", "py", "bash", "sh", "console"}
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<lang>[\w+-]*)(?P<rest>.*)$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*docs:\s*(?P<word>[\w-]+)\s*(?P<arg>.*?)\s*-->\s*$")
+#: hypothesis's plugin alone takes two seconds to import, and no block uses it.
+PYTEST_PLUGINS = ("-p", "no:hypothesispytest")
 #: The port the pages' server examples use; replaced by a free one when run.
 DOCUMENTED_PORT = "8080"
 
@@ -161,6 +164,7 @@ class Page:
     workdir: Path
     env: dict[str, str]
     namespace: dict[str, Any]
+    blocks: list[Block] = field(default_factory=list)
     port_map: dict[str, str] = field(default_factory=dict)
     background: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -181,11 +185,23 @@ async def run_python(block: Block, page: Page) -> None:
         await anyio.to_thread.run_sync(exec, code, page.namespace)
 
 
-def run_pytest(block: Block, page: Page) -> None:
-    test_file = page.workdir / f"test_docs_{block.line}.py"
-    test_file.write_text(page.substitute(block.text), encoding="utf-8")
+def run_pytest(blocks: list[Block], page: Page) -> None:
+    """Every test module of the page, in one pytest run (its start-up is the slow part)."""
+    names = []
+    for block in blocks:
+        test_file = page.workdir / f"test_docs_{block.line}.py"
+        test_file.write_text(page.substitute(block.text), encoding="utf-8")
+        names.append(test_file.name)
     done = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file.name],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            *("-p", "no:cacheprovider"),
+            *PYTEST_PLUGINS,
+            *names,
+        ],
         cwd=page.workdir,
         env=page.env,
         capture_output=True,
@@ -233,7 +249,10 @@ async def run_block(block: Block, page: Page) -> None:
     if block.directive == "file":
         (page.workdir / block.argument).write_text(block.text, encoding="utf-8")
     elif block.directive == "pytest":
-        await anyio.to_thread.run_sync(run_pytest, block, page)
+        # The page's test modules all run at the first one: they share no namespace.
+        tests = [other for other in page.blocks if other.directive == "pytest"]
+        if block is tests[0]:
+            await anyio.to_thread.run_sync(run_pytest, tests, page)
     elif block.lang in ("python", "py"):
         await run_python(block, page)
     else:
@@ -291,7 +310,7 @@ async def run_page(path: Path) -> int:
         os.chdir(workdir)
         sys.path.insert(0, str(workdir))
         namespace: dict[str, Any] = {"__name__": "__main__", "emulator": emulator}
-        page = Page(path=path, workdir=workdir, env=env, namespace=namespace)
+        page = Page(path=path, workdir=workdir, env=env, namespace=namespace, blocks=blocks)
         try:
             async with AsyncClient() as client:
                 namespace["client"] = client
