@@ -42,9 +42,11 @@ def test_every_code_block_on_the_page_runs(page: Path, tmp_path: Path) -> None:
     env = dict(os.environ)
     with ExitStack() as stack:
         if "AIOPARTICIPANT_REDIS_URL" in text:
+            (tmp_path / "redis").mkdir()
             server = stack.enter_context(redis_server(tmp_path / "redis"))
             env["AIOPARTICIPANT_REDIS_URL"] = server.url
         if "AIOPARTICIPANT_REDIS_CLUSTER_URL" in text:
+            (tmp_path / "cluster").mkdir()
             nodes = stack.enter_context(redis_cluster(tmp_path / "cluster"))
             env["AIOPARTICIPANT_REDIS_CLUSTER_URL"] = f"redis://127.0.0.1:{nodes[0].port}/0"
         done = subprocess.run(  # noqa: S603 - our own interpreter and runner
