@@ -39,7 +39,6 @@ class AiohttpSender:
         self,
         *,
         headers: Mapping[str, str],
-        timeout: httpx.Timeout,
         max_connections: int,
         keepalive_expiry: float | None,
         network: NetworkSettings | None = None,
@@ -58,12 +57,6 @@ class AiohttpSender:
         # Every header prebuilt, none on the session: aiohttp then merges nothing per request.
         self._plain_headers = CIMultiDict(headers)
         self._form_headers = CIMultiDict([*headers.items(), FORM_CONTENT_TYPE])
-        self._timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeout.pool,
-            sock_connect=timeout.connect,
-            sock_read=timeout.read,
-        )
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         if network is None:
@@ -91,7 +84,6 @@ class AiohttpSender:
             ssl=self._ssl_context,
         )
         self._session = aiohttp.ClientSession(
-            timeout=self._timeout,
             connector=connector,
             auto_decompress=True,
             trust_env=False,
@@ -100,12 +92,22 @@ class AiohttpSender:
         )
         return self._session
 
-    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
+    def prepare_timeout(self, timeout: httpx.Timeout) -> object:
+        return self._aiohttp.ClientTimeout(
+            total=None,
+            connect=timeout.pool,
+            sock_connect=timeout.connect,
+            sock_read=timeout.read,
+        )
+
+    async def send(
+        self, method: str, url: str, form: bytes | None, timeouts: object
+    ) -> RawResponse:
         if self._proxy is not None:
-            return await self._send_through_proxy(self._proxy, method, url, form)
+            return await self._send_through_proxy(self._proxy, method, url, form, timeouts)
         aiohttp = self._aiohttp
         try:
-            return await self._send(method, url, form)
+            return await self._send(method, url, form, timeout=timeouts)
         except aiohttp.ConnectionTimeoutError as error:
             raise APITimeoutError(
                 describe(error, "connect timed out"), possibly_delivered=False
@@ -121,7 +123,7 @@ class AiohttpSender:
                 describe(error, "connection failed"), possibly_delivered=True
             ) from error
 
-    async def _send(self, method: str, url: str, form: bytes | None, **proxy: Any) -> RawResponse:
+    async def _send(self, method: str, url: str, form: bytes | None, **options: Any) -> RawResponse:
         session = self._session or self._open()
         async with session.request(
             method,
@@ -130,13 +132,13 @@ class AiohttpSender:
             data=form,
             headers=self._plain_headers if form is None else self._form_headers,
             allow_redirects=False,
-            **proxy,
+            **options,  # the timeouts, and the proxy if any
         ) as response:
             content = await response.read()
             return RawResponse(response.status, response.reason or "", response.headers, content)
 
     async def _send_through_proxy(
-        self, proxy: ProxySettings, method: str, url: str, form: bytes | None
+        self, proxy: ProxySettings, method: str, url: str, form: bytes | None, timeouts: object
     ) -> RawResponse:
         """``send`` through the proxy, saying in any failure what the proxy did."""
         aiohttp = self._aiohttp
@@ -149,6 +151,7 @@ class AiohttpSender:
                 method,
                 url,
                 form,
+                timeout=timeouts,
                 proxy=self._proxy_url,
                 proxy_headers=self._proxy_headers,
                 trace_request_ctx=watch,

@@ -41,13 +41,10 @@ class HttpxSender:
         self,
         *,
         headers: Mapping[str, str],
-        timeout: httpx.Timeout,
         limits: httpx.Limits,
         transport: httpx.AsyncBaseTransport | None,
         network: NetworkSettings | None = None,
     ) -> None:
-        self._timeout = timeout.as_dict()
-        self._extensions = {"timeout": self._timeout}
         self._plain_headers = list(headers.items())
         self._form_headers = [*self._plain_headers, FORM_CONTENT_TYPE]
         self._shared = transport
@@ -84,15 +81,21 @@ class HttpxSender:
         self._all.append(transport)
         return transport
 
-    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
+    def prepare_timeout(self, timeout: httpx.Timeout) -> object:
+        return {"timeout": timeout.as_dict()}
+
+    async def send(
+        self, method: str, url: str, form: bytes | None, timeouts: object
+    ) -> RawResponse:
+        extensions: dict[str, Any] = timeouts  # type: ignore[assignment] # prepare_timeout's
         if self._proxy is not None:
-            return await self._send_through_proxy(self._proxy, method, url, form)
+            return await self._send_through_proxy(self._proxy, method, url, form, extensions)
         request = httpx.Request(
             method,
             url,
             headers=self._plain_headers if form is None else self._form_headers,
             content=form,
-            extensions=self._extensions,
+            extensions=extensions,
         )
         try:
             return await self._send(request)
@@ -124,7 +127,12 @@ class HttpxSender:
         return RawResponse(response.status_code, response.reason_phrase, response.headers, content)
 
     async def _send_through_proxy(
-        self, proxy: ProxySettings, method: str, url: str, form: bytes | None
+        self,
+        proxy: ProxySettings,
+        method: str,
+        url: str,
+        form: bytes | None,
+        extensions: dict[str, Any],
     ) -> RawResponse:
         """``send`` through the proxy, saying in any failure what the proxy did."""
         watch = _ConnectionWatch()
@@ -133,7 +141,7 @@ class HttpxSender:
             url,
             headers=self._plain_headers if form is None else self._form_headers,
             content=form,
-            extensions={"timeout": self._timeout, "trace": watch},
+            extensions={**extensions, "trace": watch},
         )
         default_port = 443 if request.url.scheme == "https" else 80
         target = f"{request.url.host}:{request.url.port or default_port}"

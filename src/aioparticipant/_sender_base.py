@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
+
 from ._proxy import ProxySettings
 
 __all__ = [
@@ -31,8 +33,16 @@ class RawResponse:
 
 
 class Sender(Protocol):
-    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
-        """Send ``method url``, with ``form`` as a form-encoded body when given."""
+    def prepare_timeout(self, timeout: httpx.Timeout) -> object:
+        """``timeout`` in the backend's own form, built once per client or ``with_options``."""
+
+    async def send(
+        self, method: str, url: str, form: bytes | None, timeouts: object
+    ) -> RawResponse:
+        """Send ``method url``, with ``form`` as a form-encoded body when given.
+
+        ``timeouts`` is what ``prepare_timeout`` returned.
+        """
 
     async def aclose(self) -> None: ...
 
