@@ -143,7 +143,8 @@ class HttpxSender:
             content=form,
             extensions={**extensions, "trace": watch},
         )
-        target = f"{request.url.host}:{request.url.port or 443}"
+        default_port = 443 if request.url.scheme == "https" else 80
+        target = f"{request.url.host}:{request.url.port or default_port}"
         try:
             response = await self._send(request)
         except httpx.ProxyError as error:
