@@ -2,6 +2,8 @@
 
 async with AsyncClient() as client:
     p = await client.conferences("CF...").participants("CA...").update(muted=True)
+
+``Client`` is the same API, blocking, for Django, Celery and scripts.
 """
 
 from ._bulk import BulkOutcome, BulkResult, BulkRun, ParticipantUpdate
@@ -27,6 +29,7 @@ from ._models import Participant, ParticipantPage
 from ._params import ListFilters, UpdateParameters
 from ._resources import Conference, ConferenceParticipants, ParticipantHandle
 from ._retry import Backoff
+from ._sync import Client
 from ._version import __version__
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "BulkResult",
     "BulkRun",
     "BulkSummary",
+    "Client",
     "ClientStats",
     "Conference",
     "ConferenceParticipants",
