@@ -34,8 +34,16 @@ class RawResponse:
 
 
 class Sender(Protocol):
-    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
-        """Send ``method url``, with ``form`` as a form-encoded body when given."""
+    def prepare_timeout(self, timeout: httpx.Timeout) -> object:
+        """``timeout`` in the backend's own form, built once per client or ``with_options``."""
+
+    async def send(
+        self, method: str, url: str, form: bytes | None, timeouts: object
+    ) -> RawResponse:
+        """Send ``method url``, with ``form`` as a form-encoded body when given.
+
+        ``timeouts`` is what ``prepare_timeout`` returned.
+        """
 
     async def aclose(self) -> None: ...
 
@@ -59,11 +67,9 @@ class HttpxSender:
         self,
         *,
         headers: Mapping[str, str],
-        timeout: httpx.Timeout,
         limits: httpx.Limits,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
-        self._timeout = {"timeout": timeout.as_dict()}
         self._plain_headers = list(headers.items())
         self._form_headers = [*self._plain_headers, _FORM_CONTENT_TYPE]
         self._shared = transport
@@ -91,13 +97,18 @@ class HttpxSender:
         self._all.append(transport)
         return transport
 
-    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
+    def prepare_timeout(self, timeout: httpx.Timeout) -> object:
+        return {"timeout": timeout.as_dict()}
+
+    async def send(
+        self, method: str, url: str, form: bytes | None, timeouts: object
+    ) -> RawResponse:
         request = httpx.Request(
             method,
             url,
             headers=self._plain_headers if form is None else self._form_headers,
             content=form,
-            extensions=self._timeout,
+            extensions=timeouts,  # type: ignore[arg-type] # prepare_timeout's dict
         )
         transport = self._checkout()
         try:
@@ -136,7 +147,6 @@ class AiohttpSender:
         self,
         *,
         headers: Mapping[str, str],
-        timeout: httpx.Timeout,
         max_connections: int,
         keepalive_expiry: float | None,
     ) -> None:
@@ -154,12 +164,6 @@ class AiohttpSender:
         # Every header prebuilt, none on the session: aiohttp then merges nothing per request.
         self._plain_headers = CIMultiDict(headers)
         self._form_headers = CIMultiDict([*headers.items(), _FORM_CONTENT_TYPE])
-        self._timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeout.pool,
-            sock_connect=timeout.connect,
-            sock_read=timeout.read,
-        )
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
@@ -176,7 +180,6 @@ class AiohttpSender:
             keepalive_timeout=self._keepalive_expiry or 15.0,
         )
         self._session = self._aiohttp.ClientSession(
-            timeout=self._timeout,
             connector=connector,
             auto_decompress=True,
             trust_env=False,
@@ -184,7 +187,17 @@ class AiohttpSender:
         )
         return self._session
 
-    async def send(self, method: str, url: str, form: bytes | None) -> RawResponse:
+    def prepare_timeout(self, timeout: httpx.Timeout) -> object:
+        return self._aiohttp.ClientTimeout(
+            total=None,
+            connect=timeout.pool,
+            sock_connect=timeout.connect,
+            sock_read=timeout.read,
+        )
+
+    async def send(
+        self, method: str, url: str, form: bytes | None, timeouts: object
+    ) -> RawResponse:
         aiohttp = self._aiohttp
         session = self._session or self._open()
         try:
@@ -195,6 +208,7 @@ class AiohttpSender:
                 data=form,
                 headers=self._plain_headers if form is None else self._form_headers,
                 allow_redirects=False,
+                timeout=timeouts,  # prepare_timeout's ClientTimeout
             ) as response:
                 content = await response.read()
                 return RawResponse(
