@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -13,6 +13,7 @@ from .._bulk import ParticipantUpdate
 from .._client import AsyncClient
 from .._http import ClientStats
 from .._limiter import Limiter
+from .._options import PerCallOptions
 from .._params import Unpack
 from ._bulk import SyncBulkRun
 from ._loop import CLOSED_MESSAGE, LoopThread
@@ -59,11 +60,31 @@ class Client:
         # Built here, in the caller's thread: bad arguments raise before any thread starts.
         client = AsyncClient(project_id, token, **options)
         self._engine = _Engine(client, {"project_id": project_id, "token": token, **options})
-        self._closer = weakref.finalize(self, self._engine.close)
+        self._closer: Callable[[], object] = weakref.finalize(self, self._engine.close)
+        self._view: _View | None = None
 
     def __repr__(self) -> str:
         client = self._async_client()
         return f"Client(base_url={client.base_url!r}, account_sid={client.account_sid!r})"
+
+    def with_options(self, **options: Unpack[PerCallOptions]) -> Client:
+        """A client for the same Space with other per-call options; what is left out is inherited.
+
+        ``timeout``, ``max_retries``, ``priority`` (``"interactive"`` or
+        ``"bulk"``) and ``event_hooks``. The new client shares this one's
+        thread, connections, limiter, shared pause and ``stats``: it costs
+        nothing to make. Closing this client closes it too; its own
+        ``close()`` closes nothing but itself.
+
+            batch = client.with_options(priority="bulk")   # a nightly job, behind the web requests
+        """
+        parent = self._async_client()
+        parent.with_options(**options)  # checks them here, in the caller's thread
+        view = Client.__new__(Client)
+        view._engine = self._engine
+        view._closer = view._close_view
+        view._view = _View(self, lambda root: self._derived(root).with_options(**options))
+        return view
 
     def __getstate__(self) -> object:
         raise TypeError(
@@ -130,8 +151,8 @@ class Client:
 
     @property
     def is_closed(self) -> bool:
-        """Whether ``close()`` was called."""
-        return self._engine.closed
+        """Whether ``close()`` was called (on this client, or on the one it was made from)."""
+        return self._engine.closed or (self._view is not None and self._view.closed)
 
     def close(self) -> None:
         """Close the connection pool and end the client's thread. Idempotent.
@@ -155,10 +176,36 @@ class Client:
     # --- what the handles use (the Owner protocol) --------------------------------
 
     def _async_client(self) -> AsyncClient:
-        return self._engine.current()
+        return self._derived(self._engine.current())
 
     def _running(self) -> tuple[LoopThread, AsyncClient]:
-        return self._engine.running()
+        if self._view is not None and self._view.closed:
+            raise RuntimeError(CLOSED_MESSAGE)
+        loop, root = self._engine.running()
+        return loop, self._derived(root)
+
+    def _derived(self, root: AsyncClient) -> AsyncClient:
+        """This client's ``AsyncClient``: the engine's own, or the view made from it."""
+        view = self._view
+        if view is None:
+            return root
+        if view.made is None or view.made[0] is not root:  # first use, or a forked child's root
+            view.made = (root, view.make(root))
+        return view.made[1]
+
+    def _close_view(self) -> None:
+        assert self._view is not None
+        self._view.closed = True
+
+
+class _View:
+    """What a ``with_options`` client adds: how to make its ``AsyncClient`` from the root one."""
+
+    def __init__(self, parent: Client, make: Callable[[AsyncClient], AsyncClient]) -> None:
+        self.parent = parent  # keeps the root client, and so the thread, alive
+        self.make = make
+        self.made: tuple[AsyncClient, AsyncClient] | None = None
+        self.closed = False
 
 
 class _Engine:

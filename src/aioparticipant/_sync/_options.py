@@ -11,6 +11,8 @@ from typing import TypedDict
 
 import httpx
 
+from .._events import EventHooksArg
+from .._lanes import Priority
 from .._limiter import Limiter
 from .._retry import Backoff
 
@@ -24,7 +26,10 @@ ASYNC_ONLY_OPTIONS = {
 
 
 class ClientOptions(TypedDict, total=False):
-    """Keyword options of ``Client``: those of ``AsyncClient`` less ``transport`` and ``http_backend``."""
+    """Keyword options of ``Client``: those of ``AsyncClient`` less ``transport`` and ``http_backend``.
+
+    ``event_hooks`` run in the client's own loop thread.
+    """
 
     space_url: str | None
     base_url: str | None
@@ -37,9 +42,11 @@ class ClientOptions(TypedDict, total=False):
     max_connections: int
     allow_insecure_http: bool
     backoff: Backoff | None
+    event_hooks: EventHooksArg | None
 
 
 class BulkOptions(TypedDict, total=False):
     """Keyword options of ``Client.bulk``: those of ``AsyncClient.bulk``."""
 
     concurrency: int
+    priority: Priority

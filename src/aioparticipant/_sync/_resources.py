@@ -92,6 +92,7 @@ class SyncParticipantHandle(_Twin[ParticipantHandle]):
 
     def __init__(self, owner: Owner, make: Callable[[AsyncClient], ParticipantHandle]) -> None:
         super().__init__(owner, make)
+        self.conference_sid = self._made[1].conference_sid
         self.call_sid = self._made[1].call_sid
 
     def __repr__(self) -> str:
