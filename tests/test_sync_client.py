@@ -403,3 +403,36 @@ def test_respx_mocks_the_blocking_client_too() -> None:
         route = mock.post(PARTICIPANT_URL).respond(200, content=PARTICIPANT_JSON)
         assert client.conferences("CF1").participants("CA1").mute().muted
     assert route.call_count == 1
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from aioparticipant import Client
+    from aioparticipant.emulator import Emulator, serve_in_thread
+
+    emulator = Emulator()
+    emulator.add_participant("CF1", "CA1")
+    serving = serve_in_thread(emulator)
+    server = serving.__enter__()  # left running too: both are daemon threads
+    client = Client(emulator.project_id, emulator.token, base_url=server.base_url)
+    print(client.conferences("CF1").participants("CA1").mute().muted)
+    # no close(): the interpreter must still exit, quietly
+    """
+)
+
+
+def test_a_client_nobody_closed_never_holds_up_interpreter_exit() -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", EXIT_SCRIPT, root],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert "Traceback" not in done.stderr
+    assert "Exception ignored" not in done.stderr
