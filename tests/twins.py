@@ -116,3 +116,16 @@ def anyio_backend(flavour: tuple[str, str]) -> str:
 @pytest.fixture
 def twins(flavour: tuple[str, str]) -> Twins:
     return Twins(flavour[0])
+
+
+class Connections:
+    """An ASGI wrapper that records the client port of every request: one port, one connection."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.ports: list[int] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.ports.append(scope["client"][1])
+        await self.app(scope, receive, send)

@@ -64,8 +64,8 @@ class Client:
         self._view: _View | None = None
 
     def __repr__(self) -> str:
-        client = self._async_client()
-        return f"Client(base_url={client.base_url!r}, account_sid={client.account_sid!r})"
+        # AsyncClient's own repr (never the token), so the two show the same settings.
+        return "Client(" + repr(self._async_client()).partition("(")[2]
 
     def with_options(self, **options: Unpack[PerCallOptions]) -> Client:
         """A client for the same Space with other per-call options; what is left out is inherited.
@@ -78,12 +78,13 @@ class Client:
 
             batch = client.with_options(priority="bulk")   # a nightly job, behind the web requests
         """
-        parent = self._async_client()
-        parent.with_options(**options)  # checks them here, in the caller's thread
+        root = self._engine.current()
+        made = self._derived(root).with_options(**options)  # checked here, in the caller's thread
         view = Client.__new__(Client)
         view._engine = self._engine
         view._closer = view._close_view
         view._view = _View(self, lambda root: self._derived(root).with_options(**options))
+        view._view.made = (root, made)
         return view
 
     def __getstate__(self) -> object:

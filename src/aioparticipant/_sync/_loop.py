@@ -56,7 +56,7 @@ class LoopThread:
 
         If the caller is interrupted (Ctrl-C), the work in the loop is cancelled too.
         """
-        portal = self._portal or self._start()
+        portal = self._portal_here()
         try:
             future: concurrent.futures.Future[T] = portal.start_task_soon(func, *args)
         except RuntimeError:
@@ -75,7 +75,7 @@ class LoopThread:
 
     def wrap(self, context: AbstractAsyncContextManager[T]) -> AbstractContextManager[T]:
         """``context`` entered and exited in the loop, as a plain context manager."""
-        return (self._portal or self._start()).wrap_async_context_manager(context)
+        return self._portal_here().wrap_async_context_manager(context)
 
     def call_soon(self, func: Callable[..., Awaitable[object]], *args: Any) -> None:
         """Start ``func(*args)`` in the loop without waiting; nothing if the loop is not running."""
@@ -117,12 +117,19 @@ class LoopThread:
         if self._last_error is not None:
             raise self._last_error
 
+    def _portal_here(self) -> BlockingPortal:
+        if self.pid != os.getpid():
+            # A stream or bulk run begun before a fork: its loop stayed in the parent.
+            raise RuntimeError(
+                "this iterator was started in the parent process before a fork; "
+                "start it again in this process"
+            )
+        return self._portal or self._start()
+
     def _start(self) -> BlockingPortal:
         with self._lock:
             if self.stopped:
                 raise RuntimeError(CLOSED_MESSAGE)
-            if self.pid != os.getpid():  # pragma: no cover - callers check first
-                raise RuntimeError("this event loop belongs to the parent process")
             if self._portal is None:
                 ready: concurrent.futures.Future[BlockingPortal] = concurrent.futures.Future()
                 thread = threading.Thread(
