@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import inspect
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from types import TracebackType
@@ -59,14 +60,24 @@ class _Exchange:
             await self._events_in.send((_RESULT, result))
         await self._events_in.send((_DONE, None))
 
-    async def trade(self, update: Any) -> tuple[int, Any]:
-        """Deliver ``update`` (unless ``_NOTHING``), then wait for the next event."""
+    async def trade(self, update: Any) -> list[tuple[int, Any]]:
+        """Deliver ``update`` (unless ``_NOTHING``), then wait for events and take all that are ready.
+
+        One call into the loop both hands the run its next update and brings
+        back a burst of results, not one each.
+        """
         if update is not _NOTHING:
             self._input_in.send_nowait(update)
+        events: list[tuple[int, Any]] = []
         try:
-            return await self._events.receive()
+            events.append(await self._events.receive())
+            while events[-1][0] != _DONE:
+                events.append(self._events.receive_nowait())
+        except anyio.WouldBlock:
+            pass
         except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return (_DONE, None)  # the run ended under us (an error); __exit__ raises it
+            events.append((_DONE, None))  # the run ended under us (an error); __exit__ raises it
+        return events
 
     def close(self) -> None:
         self._events_in.close()
@@ -80,27 +91,34 @@ class _Results(Iterator[BulkResult]):
         self._loop = loop
         self._exchange = exchange
         self._updates = updates
+        self._ready: deque[BulkResult] = deque()
+        self._update: Any = _NOTHING  # read from the input, not yet handed to the run
         self.done = False
 
     def __iter__(self) -> _Results:
         return self
 
     def __next__(self) -> BulkResult:
-        update = _NOTHING
-        while not self.done:
-            event: tuple[int, Any] = self._loop.call(self._exchange.trade, update)
-            kind, value = event
-            if kind == _RESULT:
-                result: BulkResult = value
-                return result
-            if kind == _DONE:
-                self.done = True
-            elif self._updates is None:  # pragma: no cover - async input is never asked for
-                raise RuntimeError("the bulk run asked for input it does not read")
-            else:
-                # Read here, in the caller's thread; an error here ends the run with it.
-                update = next(self._updates, _END)
-        raise StopIteration
+        while True:
+            if self._ready:
+                # An update read meanwhile goes with the next call: one call per
+                # result in the steady state. Only the one worker that asked for
+                # it waits, and only while the caller handles this result.
+                return self._ready.popleft()
+            if self.done:
+                raise StopIteration
+            update, self._update = self._update, _NOTHING
+            events: list[tuple[int, Any]] = self._loop.call(self._exchange.trade, update)
+            for kind, value in events:
+                if kind == _RESULT:
+                    self._ready.append(value)
+                elif kind == _DONE:
+                    self.done = True
+                elif self._updates is None:  # pragma: no cover - async input is never asked for
+                    raise RuntimeError("the bulk run asked for input it does not read")
+                else:
+                    # Read here, in the caller's thread; an error here ends the run with it.
+                    self._update = next(self._updates, _END)
 
 
 class SyncBulkRun:
