@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import ipaddress
 import math
 import os
@@ -32,11 +31,13 @@ from ._exceptions import InvalidParameterError
 from ._http import ClientStats, Pipeline
 from ._lanes import Priority, check_priority
 from ._limiter import Limiter, TokenBucket
+from ._network import resolve_network
 from ._options import CallOptions, PerCallOptions
 from ._params import Unpack, encode_path_segment
 from ._resources import Conference, _Api
 from ._retry import Backoff
 from ._senders import AiohttpSender, HttpxSender, Sender
+from ._tls import VerifyTypes
 from ._validate import check_int, check_positive_number, has_control_characters
 
 __all__ = ["AsyncClient"]
@@ -54,6 +55,12 @@ class AsyncClient:
     per second) and ``burst`` build a token bucket; ``limiter`` takes any object
     with ``async def acquire()`` instead. ``http_backend="aiohttp"`` is the
     faster asyncio-only transport (extra ``aioparticipant[fast]``).
+    ``proxy="http://[user:password@]host:port"`` sends every request through
+    that proxy; ``verify`` is ``True``, a CA bundle path or an
+    ``ssl.SSLContext`` (verification cannot be switched off). With
+    ``trust_env`` (the default), ``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` apply
+    unless ``proxy``/``verify`` are given.
     ``event_hooks`` (``{"request": [...], "response": [...], "retry": [...]}``)
     are called once per attempt; see ``RequestEvent``. Direct calls run in the
     interactive lane; ``with_options(priority="bulk")`` and ``bulk()`` use the
@@ -79,6 +86,9 @@ class AsyncClient:
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
         backoff: Backoff | None = None,
         event_hooks: EventHooksArg | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: VerifyTypes = True,
     ) -> None:
         project_id = _credential(project_id, "project_id", ENV_PROJECT_ID)
         token = _credential(token, "token", ENV_API_TOKEN)
@@ -93,6 +103,13 @@ class AsyncClient:
 
         check_int("max_connections", max_connections, minimum=1)
         self._limiter = _limiter(rate_limit, burst, limiter)
+        network = resolve_network(
+            self.base_url,
+            proxy=proxy,
+            trust_env=trust_env,
+            verify=verify,
+            custom_transport=transport is not None,
+        )
 
         credentials = base64.b64encode(f"{project_id}:{token}".encode()).decode("ascii")
         headers = {
@@ -109,7 +126,12 @@ class AsyncClient:
                 max_keepalive_connections=max_connections,
                 keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
             )
-            sender = HttpxSender(headers=headers, limits=limits, transport=transport)
+            sender = HttpxSender(
+                headers=headers,
+                limits=limits,
+                transport=transport,
+                network=network,
+            )
         elif http_backend == "aiohttp":
             if transport is not None:
                 raise InvalidParameterError(
@@ -120,6 +142,7 @@ class AsyncClient:
                 headers=headers,
                 max_connections=max_connections,
                 keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
+                network=network,
             )
         else:
             raise InvalidParameterError(
@@ -166,7 +189,8 @@ class AsyncClient:
             batch = client.with_options(priority="bulk")              # background work
         """
         call_options = self._api.options.updated(self._pipeline.sender, options)
-        view = copy.copy(self)
+        view = object.__new__(AsyncClient)  # not copy.copy: pickling is refused on purpose
+        view.__dict__.update(self.__dict__)
         view._api = self._api.with_options(call_options)
         view._is_view = True
         return view
