@@ -28,6 +28,7 @@ from aioparticipant._sync._loop import THREAD_NAME
 from aioparticipant.emulator import Emulator, EmulatorServer, serve_in_thread
 
 from .helpers import FAST, PARTICIPANT_JSON, PARTICIPANT_URL, PROJECT, SPACE, TOKEN
+from .netservers import PROXY_PASSWORD, PROXY_USER, Tinyproxy, TlsEmulator
 from .twins import Connections
 
 
@@ -304,3 +305,26 @@ def test_respx_mocks_the_blocking_client_too() -> None:
         route = mock.post(PARTICIPANT_URL).respond(200, content=PARTICIPANT_JSON)
         assert client.conferences("CF1").participants("CA1").mute().muted
     assert route.call_count == 1
+
+
+@pytest.mark.usefixtures("clean_network_environment")
+def test_through_an_authenticating_proxy_over_tls_the_password_stays_secret(
+    tls_emulator: TlsEmulator, auth_tinyproxy: Tinyproxy
+) -> None:
+    target = f"CONNECT 127.0.0.1:{tls_emulator.port} "
+    before = auth_tinyproxy.requests_for(target)
+    proxy = auth_tinyproxy.url_with(PROXY_USER, PROXY_PASSWORD)
+    emulator = tls_emulator.emulator
+    with Client(
+        emulator.project_id,
+        emulator.token,
+        base_url=tls_emulator.base_url,
+        proxy=proxy,
+        verify=str(tls_emulator.ca_file),
+    ) as client:
+        assert client.conferences("CF1").participants("CA1").fetch().call_sid == "CA1"
+        shown = repr(client) + repr(vars(client))
+    assert auth_tinyproxy.requests_for(target) == before + 1
+    assert PROXY_PASSWORD not in shown
+    with pytest.raises(InvalidParameterError, match="cannot be switched off"):
+        Client(emulator.project_id, emulator.token, base_url=tls_emulator.base_url, verify=False)

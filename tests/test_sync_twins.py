@@ -12,7 +12,6 @@ import respx
 
 from aioparticipant import (
     APIConnectionError,
-    AsyncClient,
     AuthenticationError,
     InvalidParameterError,
     NotFoundError,
@@ -24,32 +23,14 @@ from aioparticipant import (
 from aioparticipant.emulator import Emulator, serve_in_thread
 
 from .helpers import BASE, PARTICIPANT_JSON, PARTICIPANT_URL, PROJECT, TOKEN
-from .twins import Twins, anyio_backend, flavour, twins
+from .twins import Twins, anyio_backend, twin_flavour, twins
 
-__all__ = ["anyio_backend", "flavour", "twins"]  # the fixtures, used by name
+__all__ = ["anyio_backend", "twin_flavour", "twins"]  # the fixtures, used by name
 
 pytestmark = pytest.mark.anyio
 
 LIST_URL = f"{BASE}/Accounts/{PROJECT}/Conferences/CF1/Participants.json"
 ROOT = "/api/laml/2010-04-01"
-
-
-def _with_options_works() -> bool:
-    try:
-        AsyncClient(PROJECT, TOKEN, base_url="http://127.0.0.1:1/api").with_options(max_retries=0)
-    except TypeError:
-        return False
-    return True
-
-
-#: AsyncClient.with_options copies the client with copy.copy, which goes through
-#: __getstate__ (Python >= 3.11), which refuses to pickle: reported to the lead.
-needs_with_options = pytest.mark.xfail(
-    not _with_options_works(),
-    raises=TypeError,
-    strict=True,
-    reason="AsyncClient.with_options: copy.copy() meets __getstate__'s pickling refusal",
-)
 
 
 def form_of(request: httpx.Request) -> dict[str, str]:
@@ -276,7 +257,6 @@ async def test_bulk_gives_a_missing_participant_its_own_result(twins: Twins) -> 
     assert emulator.participant("CF1", "CA3").hold
 
 
-@needs_with_options
 async def test_event_hooks_and_lanes_for_direct_calls_views_and_bulk(twins: Twins) -> None:
     seen: list[tuple[str, str, int]] = []
 
@@ -305,7 +285,6 @@ async def test_event_hooks_and_lanes_for_direct_calls_views_and_bulk(twins: Twin
     ]
 
 
-@needs_with_options
 async def test_a_view_shares_stats_and_closing_it_closes_only_the_view(twins: Twins) -> None:
     with respx.mock() as mock:
         route = mock.post(PARTICIPANT_URL).mock(

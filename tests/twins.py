@@ -103,19 +103,19 @@ class Twins:
 
 
 @pytest.fixture(params=FLAVOURS, ids=[f"{kind}-{backend}" for kind, backend in FLAVOURS])
-def flavour(request: pytest.FixtureRequest) -> tuple[str, str]:
+def twin_flavour(request: pytest.FixtureRequest) -> tuple[str, str]:
     kind, backend = request.param
     return kind, backend
 
 
 @pytest.fixture
-def anyio_backend(flavour: tuple[str, str]) -> str:
-    return flavour[1]
+def anyio_backend(twin_flavour: tuple[str, str]) -> str:
+    return twin_flavour[1]
 
 
 @pytest.fixture
-def twins(flavour: tuple[str, str]) -> Twins:
-    return Twins(flavour[0])
+def twins(twin_flavour: tuple[str, str]) -> Twins:
+    return Twins(twin_flavour[0])
 
 
 class Connections:

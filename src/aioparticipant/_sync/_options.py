@@ -15,6 +15,7 @@ from .._events import EventHooksArg
 from .._lanes import Priority
 from .._limiter import Limiter
 from .._retry import Backoff
+from .._tls import VerifyTypes
 
 __all__ = ["ASYNC_ONLY_OPTIONS", "BulkOptions", "ClientOptions"]
 
@@ -43,6 +44,9 @@ class ClientOptions(TypedDict, total=False):
     allow_insecure_http: bool
     backoff: Backoff | None
     event_hooks: EventHooksArg | None
+    proxy: str | None
+    trust_env: bool
+    verify: VerifyTypes
 
 
 class BulkOptions(TypedDict, total=False):
