@@ -28,7 +28,7 @@ A block is steered by an HTML comment on the line just before its fence:
 * ``<!-- docs: file NAME -->``: the block's text is written to NAME in the
   scratch directory (an input file the next blocks use);
 * ``<!-- docs: background -->``: a bash command that serves until stopped; it
-  is started on a free port (``8080`` in the page is replaced by that port in
+  is started on a free port (its ``--port N``: N is replaced by that port in
   this block and the blocks after it), waited for, and stopped at the end;
 * ``<!-- docs: exit N -->``: a bash block expected to exit with N.
 
@@ -64,8 +64,8 @@ _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<lang>[\w+-]*)
 _DIRECTIVE = re.compile(r"^\s*<!--\s*docs:\s*(?P<word>[\w-]+)\s*(?P<arg>.*?)\s*-->\s*$")
 #: hypothesis's plugin alone takes two seconds to import, and no block uses it.
 PYTEST_PLUGINS = ("-p", "no:hypothesispytest")
-#: The port the pages' server examples use; replaced by a free one when run.
-DOCUMENTED_PORT = "8080"
+#: A server's port in a page (``--port 8080``); replaced by a free one when run.
+_PORT_FLAG = re.compile(r"--port[ =](\d{2,5})\b")
 
 
 @dataclass
@@ -216,7 +216,10 @@ def run_pytest(blocks: list[Block], page: Page) -> None:
 def run_bash(block: Block, page: Page) -> None:
     script = block.text
     if block.directive == "background":
-        port = page.port_map.setdefault(DOCUMENTED_PORT, str(free_port()))
+        documented = _PORT_FLAG.search(script)
+        if documented is None:
+            raise ValueError(f"{block.where}: a background command needs --port N")
+        port = page.port_map.setdefault(documented[1], str(free_port()))
         process = subprocess.Popen(  # noqa: S603 - the documentation's own command
             ["bash", "-c", "exec " + page.substitute(script).strip()],  # noqa: S607
             cwd=page.workdir,
