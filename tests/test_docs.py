@@ -103,3 +103,24 @@ def test_the_figures_scripts_still_run(script: str, tmp_path: Path) -> None:
         committed = DOCS / "img" / figure.name
         assert committed.exists(), f"{figure.name} is made by {script} but not committed"
         assert figure.read_text(encoding="utf-8").lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_the_api_reference_lists_every_public_name() -> None:
+    import aioparticipant
+    import aioparticipant.emulator
+    import aioparticipant.redis
+    import aioparticipant.testing
+
+    for module, page in (
+        (aioparticipant, "client.md"),
+        (aioparticipant.redis, "redis.md"),
+        (aioparticipant.emulator, "emulator.md"),
+        (aioparticipant.testing, "testing.md"),
+    ):
+        text = (DOCS / "reference" / page).read_text(encoding="utf-8")
+        missing = [
+            name
+            for name in module.__all__
+            if not name.startswith("__") and f"::: {module.__name__}.{name}\n" not in text
+        ]
+        assert not missing, f"docs/reference/{page} lacks {missing}"
