@@ -81,7 +81,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        path = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{path}:{self.line}"
 
 
 def read_blocks(path: Path) -> list[Block]:
@@ -323,7 +324,8 @@ async def run_page(path: Path) -> int:
                         with anyio.fail_after(120):
                             await run_block(block, page)
                     except BaseException as error:  # report and go on to the next block
-                        if not isinstance(error, Exception):
+                        # A block that calls sys.exit() has failed too; Ctrl-C has not.
+                        if not isinstance(error, (Exception, SystemExit)):
                             raise
                         failures += 1
                         print(f"FAILED {block.where} ({block.lang})", file=sys.stderr)

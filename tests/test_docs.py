@@ -86,6 +86,29 @@ def test_the_runner_reads_fences_directives_and_indented_blocks(tmp_path: Path) 
     assert [runnable(b) for b in blocks] == [False, True, False]
 
 
+def test_a_page_with_a_failing_block_fails_and_names_each_failing_block(tmp_path: Path) -> None:
+    page = tmp_path / "broken.md"
+    page.write_text(
+        "```python\nvalue = await client.conferences('CFsupport').participants('CAagent').fetch()\n```\n"
+        "```python\nassert value.label == 'someone else'\n```\n"
+        "```python\nimport sys\nsys.exit(0)\n```\n"
+        "```bash\naioparticipant update CFsupport CAnobody --muted\n```\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter and runner
+        [sys.executable, str(ROOT / "tests" / "docs_runner.py"), str(page)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"ok {page}:1 " in done.stdout
+    failed = [line for line in done.stderr.splitlines() if line.startswith("FAILED")]
+    assert [line.split(":")[-1].split()[0] for line in failed] == ["4", "7", "11"]
+
+
 @pytest.mark.parametrize("script", ["timelines.py", "plots.py"])
 def test_the_figures_scripts_still_run(script: str, tmp_path: Path) -> None:
     done = subprocess.run(  # noqa: S603 - our own interpreter and script
