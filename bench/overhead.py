@@ -15,10 +15,10 @@ median µs per call over the rounds and, per variant, the median of its
 per-round difference from the reference measured in the same round, with the
 interquartile range of those differences (the noise a difference must clear).
 
-Variants: the reference has no hooks and no OpenTelemetry (``_tracing`` sees
-the package as absent, as without the ``otel`` extra); then
-``opentelemetry-api`` importable but no tracer provider set (this venv's
-default); ``event_hooks`` with empty lists; one no-op hook per event (plain,
+Variants: the reference has no hooks and ``opentelemetry.trace`` not loaded
+(as without the ``otel`` extra, or with it but unused: the library never
+imports it); then ``opentelemetry.trace`` imported by the program but no
+tracer provider set; ``event_hooks`` with empty lists; one no-op hook per event (plain,
 then async); and an SDK ``TracerProvider`` exporting every span to a no-op
 exporter through ``SimpleSpanProcessor`` (what tracing on costs, for scale).
 
@@ -46,7 +46,6 @@ from typing import Any
 import httpx
 from stub_server import BODY
 
-import aioparticipant._tracing as tracing
 from aioparticipant import AsyncClient
 from aioparticipant._senders import RawResponse
 
@@ -74,13 +73,13 @@ async def async_noop(event: object) -> None:
 
 @contextmanager
 def otel_absent() -> Iterator[None]:
-    """``_tracing`` as it is when ``opentelemetry`` cannot be imported (its ``ImportError`` path)."""
-    saved = tracing._trace
-    tracing._trace = None  # type: ignore[assignment]
+    """Tracing as it is when nothing imported ``opentelemetry.trace`` (not installed, or unused)."""
+    saved = sys.modules.pop("opentelemetry.trace", None)
     try:
         yield
     finally:
-        tracing._trace = saved
+        if saved is not None:
+            sys.modules["opentelemetry.trace"] = saved
 
 
 @contextmanager
@@ -123,7 +122,7 @@ def variants() -> list[tuple[str, dict[str, Any], Callable[[], Any]]]:
     """(label, AsyncClient keywords, context to run it in); the first is the reference."""
     rows: list[tuple[str, dict[str, Any], Callable[[], Any]]] = [
         ("reference: no hooks, opentelemetry absent", {}, otel_absent),
-        ("opentelemetry-api installed, no tracer provider", {}, nothing),
+        ("opentelemetry.trace imported, no tracer provider", {}, nothing),
         (
             "event_hooks with empty lists",
             {"event_hooks": {"request": [], "response": [], "retry": []}},
