@@ -1,7 +1,7 @@
 """The documentation site: every code block on it runs, against the emulator.
 
 Each page runs in its own process (``tests/docs_runner.py`` says how blocks
-are run and how a block is marked); a page that uses Redis gets a real
+are run and how a block is marked), two pages at a time; a page that uses Redis gets a real
 redis-server (``AIOPARTICIPANT_REDIS_URL``), one that uses a Redis Cluster
 gets three nodes (``AIOPARTICIPANT_REDIS_CLUSTER_URL``). The figures' scripts
 are run again into a scratch directory, so they cannot rot either.
@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -29,28 +31,30 @@ def _page_id(path: Path) -> str:
     return path.stem
 
 
+PAGES_WITH_CODE = [page for page in PAGES if any(runnable(block) for block in read_blocks(page))]
+#: Pages run two at a time: most of a page's time is waiting (servers, sleeps, subprocesses).
+PARALLEL_PAGES = 2
+
+
 def test_every_page_has_been_found_and_nearly_every_page_has_code() -> None:
     assert len(PAGES) >= 12, PAGES
     assert {page.stem for page in PAGES} - {page.stem for page in PAGES_WITH_CODE} == {"changelog"}
 
 
-PAGES_WITH_CODE = [page for page in PAGES if any(runnable(block) for block in read_blocks(page))]
-
-
-@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_page_id)
-def test_every_code_block_on_the_page_runs(page: Path, tmp_path: Path) -> None:
+def run_page(page: Path, scratch: Path) -> subprocess.CompletedProcess[str]:
+    """Run one page in its own process, with the Redis servers it names."""
     text = page.read_text(encoding="utf-8")
     env = dict(os.environ)
     with ExitStack() as stack:
         if "AIOPARTICIPANT_REDIS_URL" in text:
-            (tmp_path / "redis").mkdir()
-            server = stack.enter_context(redis_server(tmp_path / "redis"))
+            (scratch / "redis").mkdir(parents=True)
+            server = stack.enter_context(redis_server(scratch / "redis"))
             env["AIOPARTICIPANT_REDIS_URL"] = server.url
         if "AIOPARTICIPANT_REDIS_CLUSTER_URL" in text:
-            (tmp_path / "cluster").mkdir()
-            nodes = stack.enter_context(redis_cluster(tmp_path / "cluster"))
+            (scratch / "cluster").mkdir(parents=True)
+            nodes = stack.enter_context(redis_cluster(scratch / "cluster"))
             env["AIOPARTICIPANT_REDIS_CLUSTER_URL"] = f"redis://127.0.0.1:{nodes[0].port}/0"
-        done = subprocess.run(  # noqa: S603 - our own interpreter and runner
+        return subprocess.run(  # noqa: S603 - our own interpreter and runner
             [sys.executable, str(ROOT / "tests" / "docs_runner.py"), str(page)],
             cwd=ROOT,
             env=env,
@@ -59,6 +63,29 @@ def test_every_code_block_on_the_page_runs(page: Path, tmp_path: Path) -> None:
             timeout=300,
             check=False,
         )
+
+
+@pytest.fixture(scope="session")
+def page_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[Path, Future[subprocess.CompletedProcess[str]]]]:
+    """Every selected page, started as soon as the first one is asked for; longest first."""
+    selected = {
+        item.callspec.params["page"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_every_code_block_on_the_page_runs"
+    }
+    order = sorted(selected, key=lambda page: page.stat().st_size, reverse=True)
+    scratch = tmp_path_factory.mktemp("docs-pages")
+    with ThreadPoolExecutor(max_workers=PARALLEL_PAGES) as pool:
+        yield {page: pool.submit(run_page, page, scratch / page.stem) for page in order}
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_page_id)
+def test_every_code_block_on_the_page_runs(
+    page: Path, page_runs: dict[Path, Future[subprocess.CompletedProcess[str]]]
+) -> None:
+    done = page_runs[page].result(timeout=600)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
 
 
