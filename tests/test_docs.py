@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .docs_runner import ROOT, read_blocks, runnable
+from .docs_blocks import ROOT, read_blocks, runnable
 from .redis_servers import redis_cluster, redis_server
 
 DOCS = ROOT / "docs"
