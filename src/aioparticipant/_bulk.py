@@ -28,10 +28,11 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._constants import DEFAULT_BULK_CONCURRENCY
-from ._exceptions import InvalidParameterError, NotFoundError
+from ._exceptions import NotFoundError
 from ._models import Participant
 from ._params import Unpack, UpdateParameters, encode_update, validate_sid
 from ._resources import Conference, _Api
+from ._validate import check_int
 
 if sys.version_info >= (3, 11):
     _GROUP_TYPE: Any = builtins.BaseExceptionGroup
@@ -189,10 +190,7 @@ class BulkRun:
         *,
         concurrency: int = DEFAULT_BULK_CONCURRENCY,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise InvalidParameterError(
-                "concurrency", f"concurrency must be an int >= 1, got {concurrency!r}"
-            )
+        check_int("concurrency", concurrency, minimum=1)
         if not isinstance(updates, (Iterable, AsyncIterable)):
             raise TypeError(
                 "bulk() takes an iterable or async iterable of ParticipantUpdate, "

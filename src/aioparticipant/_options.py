@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, TypedDict
 import httpx
 
 from ._events import EventHooks, EventHooksArg, check_event_hooks
-from ._exceptions import InvalidParameterError
 from ._lanes import Priority, check_priority
-from ._validate import check_int
+from ._validate import check_int, check_seconds
 
 if TYPE_CHECKING:
     from ._senders import Sender
@@ -33,11 +32,10 @@ def check_timeout(timeout: object) -> httpx.Timeout:
         return timeout
     if timeout is None:
         return httpx.Timeout(None)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise InvalidParameterError(
-            "timeout", f"timeout must be seconds > 0 or an httpx.Timeout, got {timeout!r}"
-        )
-    return httpx.Timeout(float(timeout))
+    seconds = check_seconds(
+        "timeout", timeout, allow_zero=False, hint="or an httpx.Timeout, or None for no timeout"
+    )
+    return httpx.Timeout(seconds)
 
 
 def check_max_retries(max_retries: object) -> int:

@@ -13,10 +13,19 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypedDict
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ._constants import MAX_PAGE_SIZE
 from ._exceptions import InvalidParameterError
+from ._validate import (
+    CONTROL_CHARACTERS,
+    callback_method,
+    check_bool,
+    check_int,
+    describe_character,
+    is_absolute_http_url,
+    shown,
+)
 
 # The one place that spells this import for Python 3.10: the keyword-argument
 # TypedDicts live here, and the modules that unpack them import Unpack from here.
@@ -31,6 +40,7 @@ __all__ = [
     "ListFilters",
     "Unpack",
     "UpdateParameters",
+    "closest_name",
     "encode_list_filters",
     "encode_path_segment",
     "encode_update",
@@ -114,11 +124,8 @@ class ListFilters(TypedDict, total=False):
     page_size: int | None
 
 
-# Lone surrogates (U+D800-U+DFFF) are refused with the control characters: a
-# Python str may hold them, but they cannot be encoded into a URL or a form.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_SID_FORBIDDEN = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_METHODS = frozenset({"GET", "POST"})
+#: What a sid may not hold: path and query delimiters, and control characters.
+_SID_FORBIDDEN = re.compile(r"[/\\?#]|" + CONTROL_CHARACTERS.pattern)
 
 
 def encode_update(params: Mapping[str, object], *, caller: str = "update") -> dict[str, str]:
@@ -154,15 +161,8 @@ def encode_list_filters(filters: Mapping[str, object]) -> dict[str, str]:
         if value is None:
             continue
         if keyword == "page_size":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidParameterError(
-                    keyword, f"page_size must be an int, got {_show(value)}: pass e.g. page_size=50"
-                )
-            if not 1 <= value <= MAX_PAGE_SIZE:
-                raise InvalidParameterError(
-                    keyword, f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value}"
-                )
-            query[wire_name] = str(value)
+            size = check_int(keyword, value, minimum=1, maximum=MAX_PAGE_SIZE, hint="e.g. 50")
+            query[wire_name] = str(size)
         else:
             query[wire_name] = _encode_bool(keyword, value)
     return query
@@ -176,18 +176,14 @@ def validate_sid(parameter: str, value: object) -> str:
     refused.
     """
     if not isinstance(value, str):
-        raise InvalidParameterError(parameter, f"{parameter} must be a str, got {_show(value)}")
+        raise InvalidParameterError(parameter, f"{parameter} must be a str, got {shown(value)}")
     if value in ("", ".", ".."):
         raise InvalidParameterError(
             parameter, f"{parameter} must be a sid such as 'CA123...', got {value!r}"
         )
-    found = _SID_FORBIDDEN.search(value)
-    if found is not None:
-        raise InvalidParameterError(
-            parameter,
-            f"{parameter} must not contain {_describe_char(found.group())} "
-            f"(at position {found.start()}): pass the sid exactly as the API returned it",
-        )
+    _refuse_characters(
+        parameter, value, _SID_FORBIDDEN, "pass the sid exactly as the API returned it"
+    )
     return value
 
 
@@ -201,7 +197,7 @@ def _encode_value(parameter: Parameter, value: object) -> str:
     if parameter.kind is Kind.BOOL:
         return _encode_bool(keyword, value)
     if not isinstance(value, str):
-        raise InvalidParameterError(keyword, f"{keyword} must be a str, got {_show(value)}")
+        raise InvalidParameterError(keyword, f"{keyword} must be a str, got {shown(value)}")
     if value == "":
         if parameter.empty_means is None:
             raise InvalidParameterError(
@@ -210,31 +206,29 @@ def _encode_value(parameter: Parameter, value: object) -> str:
         return value
     if parameter.kind is Kind.SID:
         return validate_sid(keyword, value)
-    found = _CONTROL.search(value)
-    if found is not None:
-        raise InvalidParameterError(
-            keyword,
-            f"{keyword} must not contain {_describe_char(found.group())} "
-            f"(at position {found.start()}): remove it",
-        )
+    _refuse_characters(keyword, value, CONTROL_CHARACTERS, "remove it")
     if parameter.kind is Kind.METHOD:
-        method = value.upper()
-        if method not in _METHODS:
+        method = callback_method(value)
+        if method is None:
             raise InvalidParameterError(keyword, f"{keyword} {_expected(parameter)}, got {value!r}")
         return method
-    if not _is_absolute_http_url(value):
+    if not is_absolute_http_url(value):
         raise InvalidParameterError(keyword, f"{keyword} {_expected(parameter)}, got {value!r}")
     return value
 
 
+def _refuse_characters(parameter: str, value: str, forbidden: re.Pattern[str], fix: str) -> None:
+    found = forbidden.search(value)
+    if found is not None:
+        raise InvalidParameterError(
+            parameter,
+            f"{parameter} must not contain {describe_character(found.group())} "
+            f"(at position {found.start()}): {fix}",
+        )
+
+
 def _encode_bool(keyword: str, value: object) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    raise InvalidParameterError(
-        keyword, f"{keyword} must be True or False, got {_show(value)}: pass {keyword}=True"
-    )
+    return "true" if check_bool(keyword, value, hint=f"pass {keyword}=True") else "false"
 
 
 def _expected(parameter: Parameter) -> str:
@@ -249,38 +243,25 @@ def _expected(parameter: Parameter) -> str:
     return text
 
 
-def _is_absolute_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(host)
+def closest_name(name: str, known: Iterable[str]) -> tuple[str | None, bool]:
+    """The known name ``name`` most likely meant, and whether it is ``name`` in snake_case.
+
+    ``callSidToCoach`` and ``CallSidToCoach`` mean ``call_sid_to_coach``; a
+    typo means the closest name, if one is close enough.
+    """
+    names = list(known)
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    if snake in names:
+        return snake, True
+    close = difflib.get_close_matches(snake, names, n=1)
+    return (close[0] if close else None), False
 
 
 def _unknown_keyword(caller: str, keyword: str, known: Iterable[str]) -> TypeError:
     names = list(known)
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", keyword).lower()
-    if snake in names:
-        hint = f"; did you mean {snake!r}? (keywords are snake_case)"
+    meant, snake_case = closest_name(keyword, names)
+    if meant is None:
+        hint = f"; expected one of: {', '.join(names)}"
     else:
-        close = difflib.get_close_matches(snake, names, n=1)
-        hint = (
-            f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(names)}"
-        )
+        hint = f"; did you mean {meant!r}?" + (" (keywords are snake_case)" if snake_case else "")
     return TypeError(f"{caller}() got an unexpected keyword argument {keyword!r}{hint}")
-
-
-def _describe_char(char: str) -> str:
-    if "\ud800" <= char <= "\udfff":
-        return f"the lone surrogate U+{ord(char):04X}"
-    if _CONTROL.match(char):
-        return f"the control character U+{ord(char):04X}"
-    return repr(char)
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import difflib
 import itertools
 import threading
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
@@ -36,7 +35,7 @@ import msgspec
 
 from .._bulk import ParticipantUpdate
 from .._exceptions import InvalidParameterError
-from .._params import UPDATE_PARAMETERS, Kind
+from .._params import UPDATE_PARAMETERS, Kind, closest_name
 
 __all__ = ["Format", "InputError", "Row", "RowReader", "count_rows", "detect_format", "read_rows"]
 
@@ -308,8 +307,7 @@ def _sid(value: object) -> str | None:
 
 def _did_you_mean(name: str) -> str:
     names = [*SID_COLUMNS, *UPDATE_PARAMETERS]
-    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-    close = difflib.get_close_matches(snake, names, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
+    meant, _ = closest_name(name, names)
+    if meant is not None:
+        return f" (did you mean {meant!r}?)"
     return f" (expected {', '.join(names)})"

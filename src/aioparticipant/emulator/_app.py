@@ -17,9 +17,8 @@ from typing import Any, Literal
 import anyio
 
 from .._constants import SIGNALWIRE_API_PATH
-from .._exceptions import InvalidParameterError
 from .._models import Participant
-from .._validate import check_positive_number, check_seconds
+from .._validate import check_basic_auth_user, check_seconds, check_text
 from ._asgi import (
     MAX_BODY,
     Answer,
@@ -96,20 +95,15 @@ class Emulator:
         drop_rate: float = 0,
         seed: int | None = None,
     ) -> None:
-        for name, value in (("project_id", project_id), ("token", token)):
-            if not isinstance(value, str) or not value:
-                raise InvalidParameterError(name, f"{name} must be a non-empty str")
-        if ":" in project_id:
-            raise InvalidParameterError(
-                "project_id", "project_id must not contain ':' (it is the Basic-auth user name)"
-            )
+        check_basic_auth_user("project_id", check_text("project_id", project_id))
+        check_text("token", token)
         self.project_id = project_id
         self._token = token
         self._credentials = f"{project_id}:{token}".encode()
         #: Seconds added to every answer.
         self.latency = check_seconds("latency", latency)
         #: Seconds of the window over which ``rate_limit`` is counted.
-        self.rate_window = check_positive_number("rate_window", rate_window, what="seconds")
+        self.rate_window = check_seconds("rate_window", rate_window, allow_zero=False)
         self._rate_limit = (
             None if rate_limit is None else SlidingWindowLimit(rate_limit, self.rate_window)
         )

@@ -13,17 +13,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
+from .._constants import MAX_PAGE_SIZE
 from .._params import LIST_FILTERS, UPDATE_PARAMETERS, Kind
-from .._validate import has_control_characters
+from .._validate import callback_method, has_control_characters, is_absolute_http_url
 from ._problems import INVALID_URL, invalid
 
 __all__ = ["ListQuery", "parse_form", "parse_list_query", "parse_update"]
 
-_METHODS = frozenset({"GET", "POST"})
 _DEFAULT_PAGE_SIZE = 50
-_MAX_PAGE_SIZE = 1000
 #: Paging parameters the server reads besides the filters (the client only
 #: ever follows ``next_page_uri``, so they are not in its table).
 _PAGE = "Page"
@@ -56,14 +55,14 @@ def parse_update(form: Mapping[str, str]) -> dict[str, bool | str]:
         if parameter.kind is Kind.BOOL:
             changes[parameter.keyword] = _boolean(name, raw)
         elif parameter.kind is Kind.METHOD:
-            method = raw.upper()
-            if method not in _METHODS:
+            method = callback_method(raw)
+            if method is None:
                 raise invalid(f"{name} must be either GET or POST, got {raw!r}")
             changes[parameter.keyword] = method
         elif parameter.kind is Kind.URL:
             if raw == "" and parameter.empty_means is None:
                 raise invalid(f"{name} cannot be empty", code=INVALID_URL)
-            if raw != "" and not _is_absolute_http_url(raw):
+            if raw != "" and not is_absolute_http_url(raw):
                 raise invalid(f"{name} is not a valid URL: {raw!r}", code=INVALID_URL)
             changes[parameter.keyword] = raw
         else:  # Kind.SID: opaque; "" clears
@@ -105,8 +104,8 @@ def parse_list_query(query_string: bytes) -> ListQuery:
     page_size = _integer(
         LIST_FILTERS["page_size"], query.get(LIST_FILTERS["page_size"]), _DEFAULT_PAGE_SIZE
     )
-    if not 1 <= page_size <= _MAX_PAGE_SIZE:
-        raise invalid(f"PageSize must be between 1 and {_MAX_PAGE_SIZE}, got {page_size}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise invalid(f"PageSize must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     page = _integer(_PAGE, query.get(_PAGE), 0)
     if page < 0:
         raise invalid(f"Page must not be negative, got {page}")
@@ -135,12 +134,3 @@ def _integer(name: str, raw: str | None, default: int) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise invalid(f"{name} must be a whole number, got {raw!r}")
     return int(raw)
-
-
-def _is_absolute_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(host)

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .._validate import check_positive_number
+from .._validate import check_rate, check_seconds
 from ._problems import TOO_MANY_REQUESTS, ApiProblem
 
 __all__ = ["SlidingWindowLimit", "retry_after_seconds"]
@@ -46,8 +46,8 @@ class SlidingWindowLimit:
     def __init__(
         self, rate: float, window: float = 1.0, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.rate = check_positive_number("rate_limit", rate, what="requests per second")
-        self.window = check_positive_number("rate_window", window, what="seconds")
+        self.rate = check_rate("rate_limit", rate)
+        self.window = check_seconds("rate_window", window, allow_zero=False)
         self.capacity = max(1, math.floor(self.rate * self.window))
         self._span = max(self.window, 1.0 / self.rate)
         self._admitted: deque[float] = deque()
