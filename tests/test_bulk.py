@@ -24,6 +24,7 @@ from aioparticipant import (
     RateLimitError,
     ServerError,
 )
+from aioparticipant._bulk_outcomes import BulkTally
 from aioparticipant.emulator import Emulator
 
 FAST = Backoff(initial=0.001, maximum=0.005)
@@ -122,6 +123,17 @@ def test_bulk_result_tells_ok_not_found_and_failed_apart() -> None:
     assert (gone.ok, gone.not_found, gone.outcome) == (False, True, BulkOutcome.NOT_FOUND)
     assert (failed.ok, failed.not_found, failed.outcome) == (False, False, BulkOutcome.FAILED)
     assert BulkOutcome.NOT_FOUND == "not_found"
+    assert BulkOutcome.INVALID == "invalid"  # a row refused before sending (the bulk command)
+
+
+def test_a_tally_counts_each_outcome_once_and_skips_apart() -> None:
+    tally = BulkTally()
+    for outcome in (BulkOutcome.OK, BulkOutcome.OK, BulkOutcome.NOT_FOUND, BulkOutcome.INVALID):
+        tally.add(outcome)
+    tally.skipped += 3
+    assert (tally.done, tally.succeeded, tally.unsuccessful) == (4, 2, 2)
+    assert [tally[outcome] for outcome in BulkOutcome] == [2, 1, 0, 1]
+    assert repr(tally) == "BulkTally(ok=2, not_found=1, failed=0, invalid=1, skipped=3)"
 
 
 # --- runs ----------------------------------------------------------------------------

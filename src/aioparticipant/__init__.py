@@ -6,7 +6,8 @@ async with AsyncClient() as client:
 ``Client`` is the same API, blocking, for Django, Celery and scripts.
 """
 
-from ._bulk import BulkOutcome, BulkResult, BulkRun, ParticipantUpdate
+from ._bulk import BulkRun
+from ._bulk_outcomes import BulkOutcome, BulkResult
 from ._client import AsyncClient
 from ._events import RequestEvent, ResponseEvent, RetryEvent
 from ._exceptions import (
@@ -24,12 +25,13 @@ from ._exceptions import (
     ServerError,
 )
 from ._http import ClientStats
-from ._jobs import BulkSummary, hold_all, mute_all, unhold_all, unmute_all, update_all
+from ._jobs import BulkSummary, JobOptions, hold_all, mute_all, unhold_all, unmute_all, update_all
 from ._lanes import Priority
 from ._limiter import Limiter, TokenBucket
 from ._models import Participant, ParticipantPage
 from ._options import PerCallOptions
 from ._params import ListFilters, UpdateParameters
+from ._participant_update import ParticipantUpdate
 from ._resources import Conference, ConferenceParticipants, ParticipantHandle
 from ._retry import Backoff
 from ._sync import Client
@@ -53,6 +55,7 @@ __all__ = [
     "Conference",
     "ConferenceParticipants",
     "InvalidParameterError",
+    "JobOptions",
     "Limiter",
     "ListFilters",
     "NotFoundError",

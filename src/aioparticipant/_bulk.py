@@ -15,22 +15,19 @@ reader slows the whole run down instead of filling memory.
 from __future__ import annotations
 
 import builtins
-import enum
 import importlib
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, NoReturn
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._bulk_outcomes import BulkResult
 from ._constants import DEFAULT_BULK_CONCURRENCY
-from ._exceptions import NotFoundError
-from ._models import Participant
-from ._params import Unpack, UpdateParameters, encode_update, validate_sid
+from ._participant_update import ParticipantUpdate
 from ._resources import Conference, _Api
 from ._validate import check_int
 
@@ -41,121 +38,7 @@ else:  # pragma: no cover
     # that type-checking for 3.10 on a newer Python does not need it installed.
     _GROUP_TYPE = importlib.import_module("exceptiongroup").BaseExceptionGroup
 
-__all__ = ["BulkOutcome", "BulkResult", "BulkRun", "ParticipantUpdate"]
-
-
-class ParticipantUpdate:
-    """One update to send in a bulk run: which participant, and what to change.
-
-    ``ParticipantUpdate(conference_sid, call_sid, **params)`` takes the same
-    keywords as ``participant.update()`` and checks them the same way, at
-    construction: a bad value raises ``InvalidParameterError`` (a ``ValueError``),
-    an unknown keyword ``TypeError``. The wire form is computed once, here, so a
-    run does not validate anything again. Instances are immutable and hashable.
-    """
-
-    __slots__ = ("_form", "_params", "call_sid", "conference_sid")
-
-    conference_sid: str
-    call_sid: str
-    _params: dict[str, object]
-    _form: dict[str, str]
-
-    def __init__(
-        self, conference_sid: str, call_sid: str, **params: Unpack[UpdateParameters]
-    ) -> None:
-        form = encode_update(params, caller="ParticipantUpdate")
-        set_attribute = object.__setattr__
-        set_attribute(self, "conference_sid", validate_sid("conference_sid", conference_sid))
-        set_attribute(self, "call_sid", validate_sid("call_sid", call_sid))
-        set_attribute(self, "_params", {k: v for k, v in params.items() if v is not None})
-        set_attribute(self, "_form", form)
-
-    @property
-    def params(self) -> Mapping[str, object]:
-        """The keywords that are set (``None`` ones dropped), as given."""
-        return MappingProxyType(self._params)
-
-    @property
-    def form(self) -> Mapping[str, str]:
-        """The form fields that will be sent, by wire name (``{"Muted": "true"}``)."""
-        return MappingProxyType(self._form)
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"ParticipantUpdate is immutable; cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"ParticipantUpdate is immutable; cannot delete {name!r}")
-
-    def _key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-        return (self.conference_sid, self.call_sid, tuple(sorted(self._form.items())))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ParticipantUpdate):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        keywords = "".join(f", {name}={value!r}" for name, value in self._params.items())
-        return f"ParticipantUpdate({self.conference_sid!r}, {self.call_sid!r}{keywords})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Positional sids plus keywords do not fit pickle's default protocol for slots.
-        return (_rebuild_update, (self.conference_sid, self.call_sid, self._params))
-
-
-def _rebuild_update(
-    conference_sid: str, call_sid: str, params: dict[str, Any]
-) -> ParticipantUpdate:
-    return ParticipantUpdate(conference_sid, call_sid, **params)
-
-
-class BulkOutcome(str, enum.Enum):
-    """How one update of a bulk run ended."""
-
-    #: The server applied the update; ``result.participant`` is the new state.
-    OK = "ok"
-    #: 404: the conference or participant does not exist (often: they already left).
-    NOT_FOUND = "not_found"
-    #: Anything else: refused, rate limited past the retries, server or network failure.
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class BulkResult:
-    """What happened to one update of a bulk run.
-
-    Exactly one of ``participant`` (the state the server answered with) and
-    ``error`` (the exception the update ended with, retries spent) is set.
-    ``ok`` tells them apart; ``not_found`` singles out a 404, which in bulk
-    work usually means the participant left the call before their turn.
-    """
-
-    update: ParticipantUpdate
-    participant: Participant | None = None
-    error: Exception | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the update was applied."""
-        return self.error is None
-
-    @property
-    def not_found(self) -> bool:
-        """Whether the update failed with 404 (no such participant or conference)."""
-        return isinstance(self.error, NotFoundError)
-
-    @property
-    def outcome(self) -> BulkOutcome:
-        """``OK``, ``NOT_FOUND`` or ``FAILED``."""
-        if self.error is None:
-            return BulkOutcome.OK
-        if isinstance(self.error, NotFoundError):
-            return BulkOutcome.NOT_FOUND
-        return BulkOutcome.FAILED
+__all__ = ["BulkRun"]
 
 
 class BulkRun:

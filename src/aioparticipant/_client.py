@@ -10,7 +10,7 @@ from typing import Literal
 
 import httpx
 
-from ._bulk import BulkRun, ParticipantUpdate
+from ._bulk import BulkRun
 from ._config import base_url_from, credential_from
 from ._constants import (
     DEFAULT_BULK_CONCURRENCY,
@@ -30,6 +30,7 @@ from ._limiter import Limiter, TokenBucket
 from ._network import resolve_network
 from ._options import CallOptions, PerCallOptions
 from ._params import Unpack, encode_path_segment
+from ._participant_update import ParticipantUpdate
 from ._resources import Conference, _Api
 from ._retry import Backoff
 from ._senders import AiohttpSender, HttpxSender, Sender

@@ -13,20 +13,43 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from ._bulk import BulkOutcome, BulkResult, ParticipantUpdate
+from ._bulk_outcomes import BulkOutcome, BulkResult, BulkTally
 from ._constants import DEFAULT_BULK_CONCURRENCY, MAX_PAGE_SIZE
 from ._lanes import Priority
 from ._params import Unpack, UpdateParameters, encode_update
+from ._participant_update import ParticipantUpdate
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
 
-__all__ = ["BulkSummary", "hold_all", "mute_all", "unhold_all", "unmute_all", "update_all"]
+__all__ = [
+    "BulkSummary",
+    "JobOptions",
+    "hold_all",
+    "mute_all",
+    "unhold_all",
+    "unmute_all",
+    "update_all",
+]
 
 #: A conference sid (everyone in it), or the (conference_sid, call_sid) pairs to change.
 Participants: TypeAlias = str | Iterable[tuple[str, str]]
+
+
+class JobOptions(TypedDict, total=False):
+    """How a bulk job runs; every job takes these keywords (all optional).
+
+    ``except_call_sids``: call sids to leave alone (a str for just one).
+    ``concurrency``: updates in flight at once (default 32). ``priority``:
+    the lane the updates run in (default ``"bulk"``, so interactive calls
+    made meanwhile go first).
+    """
+
+    except_call_sids: Collection[str]
+    concurrency: int
+    priority: Priority
 
 
 @dataclass(frozen=True)
@@ -43,6 +66,17 @@ class BulkSummary:
     failed: int = 0
     skipped: int = 0
     failures: tuple[BulkResult, ...] = ()
+
+    @classmethod
+    def of(cls, tally: BulkTally, failures: Iterable[BulkResult] = ()) -> BulkSummary:
+        """The summary of a job whose outcomes ``tally`` counted."""
+        return cls(
+            succeeded=tally.succeeded,
+            not_found=tally[BulkOutcome.NOT_FOUND],
+            failed=tally[BulkOutcome.FAILED],
+            skipped=tally.skipped,
+            failures=tuple(failures),
+        )
 
     @property
     def ok(self) -> bool:
@@ -76,77 +110,44 @@ async def update_all(
     """
     encode_update(params, caller="update_all")  # a typo fails here, before any listing
     excluded = {except_call_sids} if isinstance(except_call_sids, str) else set(except_call_sids)
-    skipped = 0
+    tally = BulkTally()
 
     async def targets() -> AsyncIterator[ParticipantUpdate]:
-        nonlocal skipped
         if isinstance(participants, str):
             listing = client.conferences(participants).participants.stream(page_size=MAX_PAGE_SIZE)
             async for participant in listing:
                 if participant.call_sid is None or participant.call_sid in excluded:
-                    skipped += 1
+                    tally.skipped += 1
                     continue
                 yield ParticipantUpdate(participants, participant.call_sid, **params)
         else:
             for conference_sid, call_sid in participants:
                 if call_sid in excluded:
-                    skipped += 1
+                    tally.skipped += 1
                     continue
                 yield ParticipantUpdate(conference_sid, call_sid, **params)
 
-    counts = dict.fromkeys(BulkOutcome, 0)
     failures: list[BulkResult] = []
     async with client.bulk(targets(), concurrency=concurrency, priority=priority) as results:
         async for result in results:
-            outcome = result.outcome
-            counts[outcome] += 1
-            if outcome is BulkOutcome.FAILED:
+            tally.add(result.outcome)
+            if result.outcome is BulkOutcome.FAILED:
                 failures.append(result)
-    return BulkSummary(
-        succeeded=counts[BulkOutcome.OK],
-        not_found=counts[BulkOutcome.NOT_FOUND],
-        failed=counts[BulkOutcome.FAILED],
-        skipped=skipped,
-        failures=tuple(failures),
-    )
+    return BulkSummary.of(tally, failures)
 
 
 async def mute_all(
-    client: AsyncClient,
-    participants: Participants,
-    *,
-    except_call_sids: Collection[str] = (),
-    concurrency: int = DEFAULT_BULK_CONCURRENCY,
-    priority: Priority = "bulk",
+    client: AsyncClient, participants: Participants, **options: Unpack[JobOptions]
 ) -> BulkSummary:
     """Mute everyone in a conference (or each pair given), except ``except_call_sids``."""
-    return await update_all(
-        client,
-        participants,
-        except_call_sids=except_call_sids,
-        concurrency=concurrency,
-        priority=priority,
-        muted=True,
-    )
+    return await update_all(client, participants, **options, muted=True)
 
 
 async def unmute_all(
-    client: AsyncClient,
-    participants: Participants,
-    *,
-    except_call_sids: Collection[str] = (),
-    concurrency: int = DEFAULT_BULK_CONCURRENCY,
-    priority: Priority = "bulk",
+    client: AsyncClient, participants: Participants, **options: Unpack[JobOptions]
 ) -> BulkSummary:
     """Unmute everyone in a conference (or each pair given), except ``except_call_sids``."""
-    return await update_all(
-        client,
-        participants,
-        except_call_sids=except_call_sids,
-        concurrency=concurrency,
-        priority=priority,
-        muted=False,
-    )
+    return await update_all(client, participants, **options, muted=False)
 
 
 async def hold_all(
@@ -155,40 +156,19 @@ async def hold_all(
     *,
     hold_url: str | None = None,
     hold_method: str | None = None,
-    except_call_sids: Collection[str] = (),
-    concurrency: int = DEFAULT_BULK_CONCURRENCY,
-    priority: Priority = "bulk",
+    **options: Unpack[JobOptions],
 ) -> BulkSummary:
     """Put everyone in a conference (or each pair given) on hold, except ``except_call_sids``.
 
     ``hold_url`` plays music while they wait (``""`` for silence).
     """
     return await update_all(
-        client,
-        participants,
-        except_call_sids=except_call_sids,
-        concurrency=concurrency,
-        priority=priority,
-        hold=True,
-        hold_url=hold_url,
-        hold_method=hold_method,
+        client, participants, **options, hold=True, hold_url=hold_url, hold_method=hold_method
     )
 
 
 async def unhold_all(
-    client: AsyncClient,
-    participants: Participants,
-    *,
-    except_call_sids: Collection[str] = (),
-    concurrency: int = DEFAULT_BULK_CONCURRENCY,
-    priority: Priority = "bulk",
+    client: AsyncClient, participants: Participants, **options: Unpack[JobOptions]
 ) -> BulkSummary:
     """Take everyone in a conference (or each pair given) off hold, except ``except_call_sids``."""
-    return await update_all(
-        client,
-        participants,
-        except_call_sids=except_call_sids,
-        concurrency=concurrency,
-        priority=priority,
-        hold=False,
-    )
+    return await update_all(client, participants, **options, hold=False)

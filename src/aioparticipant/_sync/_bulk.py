@@ -22,7 +22,9 @@ from typing import Any, Final, NoReturn
 
 import anyio
 
-from .._bulk import BulkResult, BulkRun, ParticipantUpdate
+from .._bulk import BulkRun
+from .._bulk_outcomes import BulkResult
+from .._participant_update import ParticipantUpdate
 from ._loop import CLOSED_MESSAGE, LoopThread
 
 __all__ = ["SyncBulkRun"]

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from .._bulk import ParticipantUpdate
 from .._client import AsyncClient
 from .._http import ClientStats
 from .._limiter import Limiter
 from .._options import PerCallOptions
 from .._params import Unpack
+from .._participant_update import ParticipantUpdate
 from ._bulk import SyncBulkRun
 from ._loop import CLOSED_MESSAGE, LoopThread
 from ._options import ASYNC_ONLY_OPTIONS, BulkOptions, ClientOptions

@@ -30,11 +30,12 @@ from typing import Any, BinaryIO
 import anyio
 import msgspec
 
-from .._bulk import BulkResult, ParticipantUpdate
+from .._bulk_outcomes import BulkResult
 from .._client import AsyncClient
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_MAX_RETRIES
 from .._exceptions import InvalidParameterError
 from .._params import encode_update
+from .._participant_update import ParticipantUpdate
 from ._argtypes import at_least
 from ._bulk_input import InputError, Row, RowReader, count_rows
 from ._bulk_redis import add_redis_flags, is_limiter_failure, limiter_from_args, redis_warnings_to

@@ -33,9 +33,9 @@ import anyio.from_thread
 import anyio.lowlevel
 import msgspec
 
-from .._bulk import ParticipantUpdate
 from .._exceptions import InvalidParameterError
 from .._params import UPDATE_PARAMETERS, Kind, closest_name
+from .._participant_update import ParticipantUpdate
 
 __all__ = ["Format", "InputError", "Row", "RowReader", "count_rows", "detect_format", "read_rows"]
 

@@ -20,11 +20,11 @@ import os
 import sys
 from array import array
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO
 
 import msgspec
 
-from .._bulk import BulkResult
+from .._bulk_outcomes import BulkOutcome, BulkResult
 from .._exceptions import APIConnectionError, APIError
 
 __all__ = [
@@ -35,8 +35,6 @@ __all__ = [
     "encode_result",
     "load_ledger",
 ]
-
-OUTCOME_INVALID: Final = "invalid"
 
 _encode = msgspec.json.Encoder().encode
 
@@ -71,7 +69,7 @@ def encode_invalid(
         "conference_sid": conference_sid,
         "call_sid": call_sid,
         "ok": False,
-        "outcome": OUTCOME_INVALID,
+        "outcome": BulkOutcome.INVALID.value,
         "error": {"type": "InvalidRow", "status": None, "code": None, "message": reason},
     }
     return _encode(record) + b"\n"

@@ -32,12 +32,12 @@ from typing import Literal
 
 import anyio
 
-from .._bulk import ParticipantUpdate
 from .._client import AsyncClient
 from .._constants import DEFAULT_MAX_RETRIES
 from .._exceptions import AioParticipantError, APIConnectionError, NotFoundError, ServerError
 from .._http import ClientStats
 from .._models import Participant
+from .._participant_update import ParticipantUpdate
 from ..emulator import Emulator, EmulatorServer, serve_in_thread
 from ._argtypes import at_least, fraction, non_negative_float, positive_float
 from ._demo_progress import DemoProgress
