@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import InvalidParameterError
+from ._redact import redact_url
 from ._validate import has_control_characters
 
 __all__ = ["ProxySettings", "bypasses_proxy", "parse_proxy", "proxy_from_environment"]
@@ -90,10 +91,10 @@ def parse_proxy(value: object, *, parameter: str, from_environment: bool = False
     if "://" not in text:
         if not from_environment:
             raise InvalidParameterError(
-                parameter, f"{parameter} needs a scheme: 'http://{_hide_credentials(text)}'"
+                parameter, f"{parameter} needs a scheme: {redact_url('http://' + text)!r}"
             )
         text = "http://" + text  # what curl, requests and httpx do with HTTPS_PROXY=host:port
-    shown = _hide_credentials(text)
+    shown = redact_url(text)
     try:
         parts = urlsplit(text)
         host = parts.hostname
@@ -219,12 +220,3 @@ def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None
         return ipaddress.ip_network(entry.strip("[]"), strict=False)
     except ValueError:
         return None
-
-
-def _hide_credentials(url: str) -> str:
-    """``url`` with everything before an ``@`` in its authority shown as ``***``."""
-    scheme, separator, rest = url.partition("://") if "://" in url else ("", "", url)
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{separator}{authority}{slash}{path}"

@@ -1,15 +1,19 @@
-"""Keeping passwords out of what we print: a URL shown safely, and secrets scrubbed from text.
+"""Keeping secrets out of what we print: a URL shown safely, and secrets scrubbed from text.
 
-A URL such as ``redis://user:pw@host/0`` or ``http://user:pw@proxy:3128`` is
-shown as ``redis://user:***@host/0``; a query option whose name looks like a
-password (``?password=``, ``?token=``) is masked too. Error messages from
-libraries may quote the URL or the password itself, so ``url_secrets`` lists
-every password-like string a URL holds, and ``scrub`` masks them in any text.
+The one place that hides secrets, for the Redis limiter's URL, the proxy's
+and the API's error bodies. A URL such as ``redis://user:pw@host/0`` or
+``http://user:pw@proxy:3128`` is shown as ``redis://user:***@host/0``; a
+query option whose name looks like a password (``?password=``, ``?token=``)
+is masked too. Error messages from libraries (and error pages from servers)
+may quote the URL, the password or the token itself, so ``url_secrets``
+lists every password-like string a URL holds, and ``scrub`` masks any
+secrets in text or bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import AnyStr
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 __all__ = ["MASK", "redact_url", "scrub", "url_secrets"]
@@ -22,10 +26,13 @@ _SECRET_QUERY_WORDS = ("pass", "secret", "token", "auth")
 
 def redact_url(url: str) -> str:
     """``url`` with its password (in the user info or the query) replaced by ``***``."""
+    url = url.strip()
+    if "@" in url and "://" not in url:  # user:pw@host without a scheme reads as scheme "user"
+        return _redact_unparsed(url)
     try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return "<a URL that could not be parsed>"
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket, say: hide what the text alone shows
+        return _redact_unparsed(url)
     netloc = parts.netloc
     if "@" in netloc:
         user_info, _, host = netloc.rpartition("@")
@@ -41,7 +48,7 @@ def redact_url(url: str) -> str:
             safe="*/",
         )
     # Keep the "//" of every scheme that had one (unix:///path too); urlunsplit would drop it.
-    slashes = "//" if url.strip()[len(parts.scheme) + 1 :].startswith("//") else ""
+    slashes = "//" if url[len(parts.scheme) + 1 :].startswith("//") else ""
     prefix = f"{parts.scheme}:{slashes}" if parts.scheme else slashes
     return f"{prefix}{netloc}{parts.path}" + (f"?{query}" if query else "")
 
@@ -66,11 +73,23 @@ def url_secrets(url: str) -> tuple[str, ...]:
     return tuple(sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True))
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every one of ``secrets`` replaced by ``***`` (give them longest first)."""
+def scrub(text: AnyStr, secrets: Iterable[AnyStr]) -> AnyStr:
+    """``text`` (str or bytes) with each of ``secrets`` replaced by ``***`` (give them longest first)."""
+    mask = MASK if isinstance(text, str) else MASK.encode()
     for secret in secrets:
-        text = text.replace(secret, MASK)
+        text = text.replace(secret, mask)
     return text
+
+
+def _redact_unparsed(url: str) -> str:
+    """``url`` with its user info and its whole query shown as ``***``, read as text."""
+    scheme, separator, rest = url.partition("://") if "://" in url else ("", "", url)
+    end = min((at for at in map(rest.find, "/?#") if at >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "@" in authority:
+        authority = f"{MASK}@" + authority.rpartition("@")[2]
+    path, question, _ = tail.partition("?")
+    return f"{scheme}{separator}{authority}{path}" + (f"?{MASK}" if question else "")
 
 
 def _is_secret_option(name: str) -> bool:
