@@ -238,9 +238,9 @@ async def test_aiohttp_backend_under_trio_is_a_clear_error(anyio_backend: str) -
 def test_tls_verification_stays_on() -> None:
     import ssl
 
-    from aioparticipant._senders import _tls_context
+    from aioparticipant._tls import _default_context
 
-    context = _tls_context()
+    context = _default_context()
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
 

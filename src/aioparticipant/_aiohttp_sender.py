@@ -14,9 +14,10 @@ from ._sender_base import (
     FORM_CONTENT_TYPE,
     RawResponse,
     describe,
+    forwarded,
     proxy_dropped,
-    proxy_refused,
     proxy_unreachable,
+    refused_by_proxy,
     through_proxy,
 )
 
@@ -145,7 +146,7 @@ class AiohttpSender:
         watch = _Step()
         target_url = self._yarl.URL(url, encoded=True)
         target = f"{target_url.host}:{target_url.port}"
-        refusal: str | None = None
+        refusal: APIConnectionError | None = None
         try:
             response = await self._send(
                 method,
@@ -159,7 +160,7 @@ class AiohttpSender:
         except aiohttp.ClientHttpProxyError as error:
             # Raised outside this block, unchained: the error's request_info
             # holds the CONNECT's headers, Proxy-Authorization included.
-            refusal = proxy_refused(proxy, target, error.status, error.message)
+            refusal = refused_by_proxy(proxy, target, error.status, error.message)
         except aiohttp.ClientProxyConnectionError as error:
             raise APIConnectionError(
                 proxy_unreachable(proxy, error), possibly_delivered=False
@@ -174,14 +175,8 @@ class AiohttpSender:
                 text = through_proxy(describe(error, "connection failed"), proxy)
             raise kind(text, possibly_delivered=not connecting) from error
         if refusal is not None:
-            raise APIConnectionError(refusal, possibly_delivered=False, transient=False)
-        if response.status == 407:  # a plain-http request forwarded by the proxy: only it says 407
-            raise APIConnectionError(
-                proxy_refused(proxy, target, 407, response.reason),
-                possibly_delivered=False,
-                transient=False,
-            )
-        return response
+            raise refusal
+        return forwarded(proxy, target, response)
 
     async def aclose(self) -> None:
         if self._session is not None:

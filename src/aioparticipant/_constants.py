@@ -15,8 +15,6 @@ from ._version import __version__
 
 #: Path of the LaML REST API under a SignalWire space.
 SIGNALWIRE_API_PATH: Final = "/api/laml/2010-04-01"
-#: Twilio's own base URL; SignalWire is wire-compatible with it.
-TWILIO_BASE_URL: Final = "https://api.twilio.com/2010-04-01"
 
 ENV_PROJECT_ID: Final = "SIGNALWIRE_PROJECT_ID"
 ENV_API_TOKEN: Final = "SIGNALWIRE_API_TOKEN"  # noqa: S105 - a variable name, not a secret

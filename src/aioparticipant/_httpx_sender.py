@@ -15,9 +15,10 @@ from ._sender_base import (
     FORM_CONTENT_TYPE,
     RawResponse,
     describe,
+    forwarded,
     proxy_dropped,
-    proxy_refused,
     proxy_unreachable,
+    refused_by_proxy,
     through_proxy,
 )
 
@@ -48,7 +49,6 @@ class HttpxSender:
         self._plain_headers = list(headers.items())
         self._form_headers = [*self._plain_headers, FORM_CONTENT_TYPE]
         self._shared = transport
-        self._max_connections = limits.max_connections or 1
         self._one_connection = httpx.Limits(
             max_connections=1, max_keepalive_connections=1, keepalive_expiry=limits.keepalive_expiry
         )
@@ -66,12 +66,17 @@ class HttpxSender:
             self._idle.append(self._checkout())
 
     def _checkout(self) -> httpx.AsyncBaseTransport:
+        """A pool no request is using: the custom transport, the last one freed, or a new one.
+
+        Never more than ``max_connections`` pools: the pipeline lets at most that
+        many requests in flight (``LaneSlots``) and each holds one pool while it
+        is sent, so whenever none is idle, fewer than that many exist
+        (``test_connections_are_reused_not_churned`` checks it under a burst).
+        """
         if self._shared is not None:
             return self._shared
         if self._idle:
             return self._idle.pop()
-        if len(self._all) >= self._max_connections:
-            return self._all[0]  # unreachable behind the pipeline's bound; queue rather than fail
         transport = httpx.AsyncHTTPTransport(
             verify=self._ssl_context,
             limits=self._one_connection,
@@ -150,20 +155,10 @@ class HttpxSender:
         except httpx.ProxyError as error:
             status, _, reason = str(error).partition(" ")
             code = int(status) if status.isdigit() else 0
-            raise APIConnectionError(
-                proxy_refused(proxy, target, code, reason),
-                possibly_delivered=False,
-                transient=False,
-            ) from error
+            raise refused_by_proxy(proxy, target, code, reason) from error
         except httpx.TransportError as error:
             raise _proxy_error(proxy, target, watch.step, error) from error
-        if response.status == 407:  # a plain-http request forwarded by the proxy: only it says 407
-            raise APIConnectionError(
-                proxy_refused(proxy, target, 407, response.reason),
-                possibly_delivered=False,
-                transient=False,
-            )
-        return response
+        return forwarded(proxy, target, response)
 
     async def aclose(self) -> None:
         for transport in self._all:

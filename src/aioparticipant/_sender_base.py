@@ -8,6 +8,7 @@ from typing import Protocol
 
 import httpx
 
+from ._exceptions import APIConnectionError
 from ._proxy import ProxySettings
 
 __all__ = [
@@ -15,9 +16,11 @@ __all__ = [
     "RawResponse",
     "Sender",
     "describe",
+    "forwarded",
     "proxy_dropped",
     "proxy_refused",
     "proxy_unreachable",
+    "refused_by_proxy",
     "through_proxy",
 ]
 
@@ -67,6 +70,22 @@ def describe(error: BaseException, fallback: str) -> str:
 def _name(proxy: ProxySettings) -> str:
     origin = "" if proxy.source == "proxy" else f" (from {proxy.source})"
     return f"the proxy {proxy.display}{origin}"
+
+
+def refused_by_proxy(
+    proxy: ProxySettings, target: str, status: int, reason: str
+) -> APIConnectionError:
+    """The error for a proxy that refused the request: never delivered, and not worth retrying."""
+    return APIConnectionError(
+        proxy_refused(proxy, target, status, reason), possibly_delivered=False, transient=False
+    )
+
+
+def forwarded(proxy: ProxySettings, target: str, response: RawResponse) -> RawResponse:
+    """``response``, unless it is the proxy's own 407 to a plain-http request it forwarded."""
+    if response.status == 407:  # only a proxy says 407
+        raise refused_by_proxy(proxy, target, 407, response.reason)
+    return response
 
 
 def proxy_refused(proxy: ProxySettings, target: str, status: int, reason: str) -> str:

@@ -16,7 +16,5 @@ from __future__ import annotations
 from ._aiohttp_sender import AiohttpSender
 from ._httpx_sender import HttpxSender
 from ._sender_base import RawResponse, Sender
-from ._sender_base import describe as _describe
-from ._tls import _default_context as _tls_context
 
-__all__ = ["AiohttpSender", "HttpxSender", "RawResponse", "Sender", "_describe", "_tls_context"]
+__all__ = ["AiohttpSender", "HttpxSender", "RawResponse", "Sender"]
