@@ -244,23 +244,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--in-flight", type=int, default=16)
-    parser.add_argument(
-        "--variant", default="", help="candidate fixes from bench/variants.py, comma-separated"
-    )
     args = parser.parse_args(argv)
     if not 1 <= args.n <= 10_000_000 or not 1 <= args.in_flight <= 10_000:
         parser.error("n and in-flight out of range")
-    if args.variant:
-        import variants  # bench/variants.py, next to this file
-
-        variants.apply(args.variant)
     if args.client.endswith("-trio"):
         import trio
 
         result = trio.run(run, args.client, args.port, args.n, args.in_flight)
     else:
         result = asyncio.run(run(args.client, args.port, args.n, args.in_flight))
-    result["variant"] = args.variant
     sys.stdout.write(json.dumps(result) + "\n")
 
 

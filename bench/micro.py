@@ -3,8 +3,7 @@
     python bench/micro.py [--loops 20000]
 
 Each step runs ``loops`` times in a tight loop, best of 5; the table gives µs per
-call, next to the candidate replacement from ``bench/variants.py`` where there
-is one. These are the pieces the pipeline adds on top of the HTTP library; the
+call. These are the pieces the pipeline adds on top of the HTTP library; the
 HTTP libraries themselves are measured end to end by ``run.py``.
 """
 
@@ -15,6 +14,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -55,8 +55,14 @@ async def pipeline_steps(loops: int) -> list[Row]:
     async def nothing() -> int:
         return 1
 
+    async def no_hooks(error: BaseException, attempt: int, wait: float) -> None:
+        pass
+
+    def controller() -> object:
+        return make_retrying(max_retries=3, backoff=backoff, announces=False, before_retry=no_hooks)
+
     async def through_tenacity() -> int:
-        retrying = make_retrying(max_retries=3, backoff=backoff, announces=False)
+        retrying: Any = controller()
         result: int = await retrying(nothing)
         return result
 
@@ -68,9 +74,7 @@ async def pipeline_steps(loops: int) -> list[Row]:
             await best_async(through_tenacity, loops) - bare,
         )
     )
-    retrying = make_retrying(max_retries=3, backoff=backoff, announces=False)
-    rows.append(("  of which make_retrying() alone", best(lambda: make_retrying(max_retries=3, backoff=backoff, announces=False), loops)))  # fmt: skip
-    del retrying
+    rows.append(("  of which make_retrying() alone", best(controller, loops)))
 
     slots = anyio.Semaphore(64, fast_acquire=True)
 
@@ -81,10 +85,6 @@ async def pipeline_steps(loops: int) -> list[Row]:
     rows.append(("anyio.Semaphore(fast_acquire) enter+exit", await best_async(semaphore, loops)))
     pause = SharedPause()
     rows.append(("SharedPause.wait(), no pause in force", await best_async(pause.wait, loops)))
-    import variants
-
-    variants.pause_fast("")
-    rows.append(("  candidate pause-fast", await best_async(SharedPause().wait, loops)))
     bucket = TokenBucket(1e9)
     rows.append(("TokenBucket.acquire(), token available", await best_async(bucket.acquire, loops)))
     rows.append(("anyio.current_time()", best(anyio.current_time, loops)))
@@ -134,7 +134,7 @@ def request_building(loops: int) -> list[Row]:
     timeout = httpx.Timeout(20.0).as_dict()
     rows.append(
         (
-            "  candidate: httpx.Request(prebuilt header list, timeout extension)",
+            "  what HttpxSender builds: httpx.Request(prebuilt header list, timeout extension)",
             best(
                 lambda: httpx.Request(
                     "POST",
@@ -161,14 +161,6 @@ def decoding(loops: int) -> list[Row]:
     rows.append(("  _from_wire (dates, dict, Participant(**))", best(lambda: _models._from_wire(wire), loops)))  # fmt: skip
     date = "Tue, 25 Sep 2018 20:00:00 +0000"
     rows.append(("  parse_rfc2822 (one date)", best(lambda: _dates.parse_rfc2822(date), loops)))
-    import variants
-
-    parse = variants._make_fast_parse()
-    rows.append(("  candidate: split-based parse (one date)", best(lambda: parse(date), loops)))
-    variants.decode_fast("")
-    rows.append(("candidate decode-fast: decode_participant", best(lambda: _models.decode_participant(BODY), loops)))  # fmt: skip
-    variants.decode_cache("")
-    rows.append(("candidate decode-cache (all dates repeat: upper bound)", best(lambda: _models.decode_participant(BODY), loops)))  # fmt: skip
     import json
 
     rows.append(("json.loads(body) (what raw clients pay)", best(lambda: json.loads(BODY), loops)))
