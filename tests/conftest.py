@@ -1,7 +1,8 @@
-"""Shared fixtures: every anyio test runs on asyncio and on trio."""
+"""Shared fixtures: every anyio test runs on asyncio and on trio; real servers to test against."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +79,21 @@ def auth_tinyproxy(
         password=PROXY_PASSWORD,
     ) as proxy:
         yield proxy
+
+
+# --- Redis (tests/redis_servers.py) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server on 127.0.0.1 for the module's tests (skipped if it is not installed)."""
+    from .redis_servers import redis_server  # imports redis-py: only where Redis is wanted
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+def key() -> str:
+    """A Redis key no other test uses."""
+    return f"aioparticipant-test:{uuid.uuid4().hex}"

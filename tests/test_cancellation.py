@@ -45,19 +45,10 @@ pytestmark = pytest.mark.anyio
 SLOTS = 4  # max_connections of every client here
 
 
-@pytest.fixture(params=FLAVOURS, ids=FLAVOUR_IDS)
-def flavour(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def anyio_backend(flavour: tuple[str, str]) -> str:
+    """Every (event loop, HTTP backend) pair: ``flavour`` and ``http_backend`` are conftest's."""
     return flavour[0]
-
-
-@pytest.fixture
-def http_backend(flavour: tuple[str, str]) -> str:
-    return flavour[1]
 
 
 def half_answer(conn: Connection) -> None:

@@ -10,8 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +18,8 @@ import redis
 from aioparticipant.cli import main
 from aioparticipant.redis._scripts import limit_keys
 
-from .redis_servers import PASSWORD, free_port, redis_server
+from .redis_servers import PASSWORD, free_port
 from .test_cli_bulk import CONFERENCE, PROJECT, TOKEN, bulk, by_row, call, serving, write_csv
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +28,6 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNALWIRE_API_TOKEN", TOKEN)
     monkeypatch.delenv("SIGNALWIRE_SPACE_URL", raising=False)
     monkeypatch.delenv("AIOPARTICIPANT_REDIS_URL", raising=False)
-
-
-@pytest.fixture
-def key() -> str:
-    return f"aioparticipant-test:{uuid.uuid4().hex}"
 
 
 def rows_file(tmp_path: Path, count: int, start: int = 0) -> Path:

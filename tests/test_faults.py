@@ -30,8 +30,6 @@ from aioparticipant import (
 
 from .helpers import PARTICIPANT_JSON
 from .rawserver import (
-    FLAVOUR_IDS,
-    FLAVOURS,
     MAX_RETRIES,
     OK,
     Action,
@@ -51,19 +49,10 @@ from .rawserver import (
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=FLAVOURS, ids=FLAVOUR_IDS)
-def flavour(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def anyio_backend(flavour: tuple[str, str]) -> str:
+    """Every (event loop, HTTP backend) pair: ``flavour`` and ``http_backend`` are conftest's."""
     return flavour[0]
-
-
-@pytest.fixture
-def http_backend(flavour: tuple[str, str]) -> str:
-    return flavour[1]
 
 
 # --- what the server does ---------------------------------------------------------

@@ -49,11 +49,6 @@ async def client(kind: str, cluster: list[RedisServer]) -> AsyncIterator[Cluster
         sync_client.close()
 
 
-@pytest.fixture
-def key() -> str:
-    return f"aioparticipant-test:{uuid.uuid4().hex}"
-
-
 @pytest.mark.anyio
 async def test_the_limit_holds_on_a_cluster(client: Cluster, key: str) -> None:
     limiter = RedisRateLimiter.from_client(client, key=key, rate=20, burst=2)

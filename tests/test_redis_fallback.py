@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,11 +26,6 @@ from .redis_servers import PASSWORD, RedisServer, free_port, redis_server
 def server(tmp_path: Path) -> Iterator[RedisServer]:
     with redis_server(tmp_path) as running:
         yield running
-
-
-@pytest.fixture
-def key() -> str:
-    return f"aioparticipant-test:{uuid.uuid4().hex}"
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -6,27 +6,13 @@ connections). Timing checks use lower bounds and generous upper bounds.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import anyio
 import pytest
 
 from aioparticipant import InvalidParameterError
 from aioparticipant.redis import RedisLimiterError, RedisRateLimiter
 
-from .redis_servers import free_port, redis_server
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
-
-
-@pytest.fixture
-def key() -> str:
-    return f"aioparticipant-test:{uuid.uuid4().hex}"
+from .redis_servers import free_port
 
 
 @pytest.mark.anyio

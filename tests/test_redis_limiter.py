@@ -10,8 +10,6 @@ import importlib.util
 import pickle
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -26,20 +24,9 @@ from aioparticipant.redis import RedisLimiterError, RedisRateLimiter
 from aioparticipant.redis._scripts import limit_keys
 
 from .helpers import PARTICIPANT_JSON, PARTICIPANT_URL, make_client
-from .redis_servers import PASSWORD, free_port, redis_server
+from .redis_servers import PASSWORD, free_port
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "redis_workers.py"
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
-
-
-@pytest.fixture
-def key() -> str:
-    return f"aioparticipant-test:{uuid.uuid4().hex}"
 
 
 # --- limits ---------------------------------------------------------------------------

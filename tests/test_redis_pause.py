@@ -6,8 +6,6 @@ Two limiter instances on one key stand for two processes.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -21,18 +19,7 @@ from aioparticipant.redis import RedisRateLimiter
 from aioparticipant.redis._scripts import limit_keys
 
 from .helpers import PARTICIPANT_JSON, PARTICIPANT_URL, make_client
-from .redis_servers import PASSWORD, free_port, redis_server
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
-
-
-@pytest.fixture
-def key() -> str:
-    return f"aioparticipant-test:{uuid.uuid4().hex}"
+from .redis_servers import PASSWORD, free_port
 
 
 def roomy(redis_url: str, key: str) -> RedisRateLimiter:

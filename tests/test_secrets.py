@@ -23,8 +23,6 @@ from aioparticipant import AioParticipantError, AsyncClient, ParticipantUpdate
 from .helpers import FAST, PARTICIPANT_JSON
 from .rawserver import (
     API_PATH,
-    FLAVOUR_IDS,
-    FLAVOURS,
     TIMEOUT,
     Action,
     Connection,
@@ -45,19 +43,10 @@ SECRETS = (TOKEN, CREDENTIALS, AUTHORIZATION)
 LOGGERS = ("", "aioparticipant", "httpx", "httpcore", "h11", "aiohttp", "asyncio", "anyio", "trio")
 
 
-@pytest.fixture(params=FLAVOURS, ids=FLAVOUR_IDS)
-def flavour(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def anyio_backend(flavour: tuple[str, str]) -> str:
+    """Every (event loop, HTTP backend) pair: ``flavour`` and ``http_backend`` are conftest's."""
     return flavour[0]
-
-
-@pytest.fixture
-def http_backend(flavour: tuple[str, str]) -> str:
-    return flavour[1]
 
 
 class Keep(logging.Handler):

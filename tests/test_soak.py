@@ -42,7 +42,7 @@ from aioparticipant import (
 )
 from aioparticipant.emulator import Emulator, serve_in_thread
 
-from .rawserver import FLAVOUR_IDS, FLAVOURS, eventually, open_fds
+from .rawserver import eventually, open_fds
 
 pytestmark = pytest.mark.anyio
 
@@ -65,19 +65,10 @@ MAX_RETRIES = 8
 _INDEX = re.compile(r"/(\d+)\.xml$")
 
 
-@pytest.fixture(params=FLAVOURS, ids=FLAVOUR_IDS)
-def flavour(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def anyio_backend(flavour: tuple[str, str]) -> str:
+    """Every (event loop, HTTP backend) pair: ``flavour`` and ``http_backend`` are conftest's."""
     return flavour[0]
-
-
-@pytest.fixture
-def http_backend(flavour: tuple[str, str]) -> str:
-    return flavour[1]
 
 
 def where(index: int) -> tuple[str, str]:
