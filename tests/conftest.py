@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from .helpers import LOGGERS, KeptLogs
 from .netservers import (
     NETWORK_VARIABLES,
     PROXY_PASSWORD,
@@ -36,6 +38,23 @@ def flavour(request: pytest.FixtureRequest) -> tuple[str, str]:
 @pytest.fixture
 def http_backend(flavour: tuple[str, str]) -> str:
     return flavour[1]
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[KeptLogs]:
+    """Every logger at DEBUG, every record kept; the logging setup restored afterwards."""
+    keep = KeptLogs()
+    root = logging.getLogger()
+    saved = {name: logging.getLogger(name).level for name in LOGGERS}
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    root.addHandler(keep)
+    try:
+        yield keep
+    finally:
+        root.removeHandler(keep)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture

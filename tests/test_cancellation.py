@@ -227,9 +227,21 @@ async def test_cancelled_while_connecting(http_backend: str) -> None:
     assert len(server.requests) == SLOTS
 
 
-async def test_cancelled_while_reading_the_headers(http_backend: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "hangs_up"),
+    [
+        # Read the request, answer nothing: the client hangs up the connections it gave up on.
+        pytest.param("stall", True, id="while-reading-the-headers"),
+        pytest.param("half-answer", True, id="while-reading-the-body"),
+        # Answered 503 with Retry-After: 30: the retry would come 30 s later.
+        pytest.param("503-retry-after-30", False, id="during-the-backoff-sleep"),
+    ],
+)
+async def test_cancelled_once_the_request_was_sent(
+    http_backend: str, mode: str, hangs_up: bool
+) -> None:
     script = Script()
-    script.mode = "stall"
+    script.mode = mode
     with serve(respond(script)) as server:
         async with leak_checked_client(
             server.origin, http_backend, server, max_connections=SLOTS
@@ -239,39 +251,8 @@ async def test_cancelled_while_reading_the_headers(http_backend: str) -> None:
             )
             assert_cancelled(scopes)
             await assert_no_further_attempt(server, SLOTS)
-            # The client hung up the connections it gave up on.
-            assert await eventually(lambda: server.open_connections == 0)
-            await assert_full_concurrency(client, script)
-
-
-async def test_cancelled_while_reading_the_body(http_backend: str) -> None:
-    script = Script()
-    script.mode = "half-answer"
-    with serve(respond(script)) as server:
-        async with leak_checked_client(
-            server.origin, http_backend, server, max_connections=SLOTS
-        ) as client:
-            scopes = await cancel_when(
-                lambda: len(server.requests) == SLOTS, *[mute(client) for _ in range(SLOTS)]
-            )
-            assert_cancelled(scopes)
-            await assert_no_further_attempt(server, SLOTS)
-            assert await eventually(lambda: server.open_connections == 0)
-            await assert_full_concurrency(client, script)
-
-
-async def test_cancelled_during_the_backoff_sleep(http_backend: str) -> None:
-    script = Script()
-    script.mode = "503-retry-after-30"  # the retry would come 30 s later
-    with serve(respond(script)) as server:
-        async with leak_checked_client(
-            server.origin, http_backend, server, max_connections=SLOTS
-        ) as client:
-            scopes = await cancel_when(
-                lambda: len(server.requests) == SLOTS, *[mute(client) for _ in range(SLOTS)]
-            )
-            assert_cancelled(scopes)
-            await assert_no_further_attempt(server, SLOTS)
+            if hangs_up:
+                assert await eventually(lambda: server.open_connections == 0)
             await assert_full_concurrency(client, script)
 
 

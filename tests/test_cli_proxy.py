@@ -34,6 +34,18 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def mute(
+    capsys: pytest.CaptureFixture[str], emulator: TlsEmulator, *flags: str
+) -> tuple[int, str, str]:
+    """``aioparticipant update CF1 CA1 --muted`` against ``emulator``, with ``flags``."""
+    return run(capsys, "update", "CF1", "CA1", "--muted", "--base-url", emulator.base_url, *flags)
+
+
+def trusting(emulator: TlsEmulator) -> tuple[str, str]:
+    """The flag that trusts ``emulator``'s test CA."""
+    return ("--ca-bundle", str(emulator.ca_file))
+
+
 def connects(proxy: Tinyproxy, emulator: TlsEmulator) -> int:
     return proxy.requests_for(f"CONNECT 127.0.0.1:{emulator.port} ")
 
@@ -46,20 +58,9 @@ def test_update_goes_through_proxy_and_ca_bundle_flags(
     backend: str,
 ) -> None:
     before = connects(auth_tinyproxy, tls_emulator)
-    code, out, err = run(
-        capsys,
-        "update",
-        "CF1",
-        "CA1",
-        "--muted",
-        "--base-url",
-        tls_emulator.base_url,
-        "--proxy",
-        auth_tinyproxy.url_with(PROXY_USER, PROXY_PASSWORD),
-        "--ca-bundle",
-        str(tls_emulator.ca_file),
-        "--http-backend",
-        backend,
+    proxy = auth_tinyproxy.url_with(PROXY_USER, PROXY_PASSWORD)
+    code, out, err = mute(
+        capsys, tls_emulator, "--proxy", proxy, *trusting(tls_emulator), "--http-backend", backend
     )
     assert code == 0, err
     assert json.loads(out)["muted"] is True
@@ -75,9 +76,7 @@ def test_update_honours_https_proxy_and_ssl_cert_file(
     monkeypatch.setenv("HTTPS_PROXY", tinyproxy.url)
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_emulator.ca_file))
     before = connects(tinyproxy, tls_emulator)
-    code, _, err = run(
-        capsys, "update", "CF1", "CA1", "--muted", "--base-url", tls_emulator.base_url
-    )
+    code, _, err = mute(capsys, tls_emulator)
     assert code == 0, err
     assert connects(tinyproxy, tls_emulator) == before + 1
 
@@ -87,17 +86,7 @@ def test_update_honours_no_proxy(
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.0/8")
-    code, _, err = run(
-        capsys,
-        "update",
-        "CF1",
-        "CA1",
-        "--muted",
-        "--base-url",
-        tls_emulator.base_url,
-        "--ca-bundle",
-        str(tls_emulator.ca_file),
-    )
+    code, _, err = mute(capsys, tls_emulator, *trusting(tls_emulator))
     assert code == 0, err
 
 
@@ -105,19 +94,7 @@ def test_update_with_wrong_proxy_credentials_fails_without_printing_the_password
     tls_emulator: TlsEmulator, auth_tinyproxy: Tinyproxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wrong = auth_tinyproxy.url_with(PROXY_USER, PROXY_PASSWORD + "-wrong")
-    code, _, err = run(
-        capsys,
-        "update",
-        "CF1",
-        "CA1",
-        "--muted",
-        "--base-url",
-        tls_emulator.base_url,
-        "--proxy",
-        wrong,
-        "--ca-bundle",
-        str(tls_emulator.ca_file),
-    )
+    code, _, err = mute(capsys, tls_emulator, "--proxy", wrong, *trusting(tls_emulator))
     assert code == 1
     assert "refused to open a tunnel" in err
     assert f"{PROXY_USER}:***@" in err
@@ -134,9 +111,7 @@ def test_update_with_wrong_proxy_credentials_fails_without_printing_the_password
 def test_bad_proxy_and_ca_flags_are_usage_errors(
     tls_emulator: TlsEmulator, capsys: pytest.CaptureFixture[str], flags: list[str], parameter: str
 ) -> None:
-    code, _, err = run(
-        capsys, "update", "CF1", "CA1", "--muted", "--base-url", tls_emulator.base_url, *flags
-    )
+    code, _, err = mute(capsys, tls_emulator, *flags)
     assert code == 2
     assert parameter in err
 
@@ -149,7 +124,7 @@ def test_bulk_goes_through_the_proxy_and_records_no_password(
 ) -> None:
     source = tmp_path / "in.csv"
     source.write_text("conference_sid,call_sid,muted\n" + "CF1,CA1,true\n" * 5)
-    common = ["--base-url", tls_emulator.base_url, "--ca-bundle", str(tls_emulator.ca_file), "-q"]
+    common = ["--base-url", tls_emulator.base_url, *trusting(tls_emulator), "-q"]
 
     good = tmp_path / "good.jsonl"
     proxy = auth_tinyproxy.url_with(PROXY_USER, PROXY_PASSWORD)

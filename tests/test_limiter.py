@@ -140,45 +140,42 @@ async def test_a_429_with_retry_after_pauses_every_new_request(with_limiter: str
     assert min(later) - started >= 0.3 - 0.005
 
 
-async def test_concurrency_is_bounded_before_the_pool() -> None:
-    in_flight = 0
-    peak = 0
+class InFlight:
+    """A respx side effect that answers after 10 ms (or once ``release`` is set) and
+    records the most requests it ever had in flight at once (``peak``)."""
 
-    async def answer(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await anyio.sleep(0.01)
-        in_flight -= 1
+    def __init__(self, release: anyio.Event | None = None) -> None:
+        self.release = release
+        self.in_flight = 0
+        self.peak = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            if self.release is not None and not self.release.is_set():
+                await self.release.wait()
+            await anyio.sleep(0.01)
+        finally:
+            self.in_flight -= 1
         return httpx.Response(200, content=PARTICIPANT_JSON)
 
+
+async def test_concurrency_is_bounded_before_the_pool() -> None:
+    server = InFlight()
     with respx.mock() as mock:
-        mock.post(PARTICIPANT_URL).mock(side_effect=answer)
+        mock.post(PARTICIPANT_URL).mock(side_effect=server)
         async with make_client(max_connections=3) as client, anyio.create_task_group() as tg:
             for _ in range(20):
                 tg.start_soon(client.conferences("CF1").participants("CA1").mute)
-    assert peak == 3
+    assert server.peak == 3
 
 
 async def test_cancelled_waiters_lose_no_slot() -> None:
     release = anyio.Event()
-    in_flight = 0
-    peak = 0
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        try:
-            if not release.is_set():
-                await release.wait()
-            await anyio.sleep(0.01)
-        finally:
-            in_flight -= 1
-        return httpx.Response(200, content=PARTICIPANT_JSON)
-
+    server = InFlight(release)
     with respx.mock() as mock:
-        mock.post(PARTICIPANT_URL).mock(side_effect=answer)
+        mock.post(PARTICIPANT_URL).mock(side_effect=server)
         async with make_client(max_connections=2) as client:
             mute = client.conferences("CF1").participants("CA1").mute
             # Ten requests: two hold the slots, eight wait; then cancel them all mid-flight.
@@ -187,12 +184,12 @@ async def test_cancelled_waiters_lose_no_slot() -> None:
                     for _ in range(10):
                         tg.start_soon(mute)
             release.set()
-            peak = 0
+            server.peak = 0
             with anyio.fail_after(5):
                 async with anyio.create_task_group() as tg:
                     for _ in range(6):
                         tg.start_soon(mute)
-    assert peak == 2  # both slots came back: full concurrency again
+    assert server.peak == 2  # both slots came back: full concurrency again
 
 
 async def test_bulk_waiters_leave_a_shared_pause_staggered_interactive_ones_at_once() -> None:

@@ -9,9 +9,7 @@ port) prove the opposite: a request that succeeds did not use them.
 from __future__ import annotations
 
 import base64
-import logging
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,51 +18,16 @@ import pytest
 from aioparticipant import APIConnectionError, AsyncClient
 from aioparticipant.emulator import Emulator, serve_in_thread
 
-from .helpers import FAST
+from .helpers import FAST, KeptLogs
 from .netservers import PROXY_PASSWORD, PROXY_USER, Tinyproxy, TlsEmulator
 from .rawserver import Connection, closed_port, serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_network_environment")]
 
-LOGGERS = ("", "aioparticipant", "httpx", "httpcore", "h11", "aiohttp", "asyncio", "trio")
-
 
 @pytest.fixture
 def anyio_backend(flavour: tuple[str, str]) -> str:
     return flavour[0]
-
-
-class Keep(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def text(self) -> str:
-        formatter = logging.Formatter("%(name)s %(message)s")
-        return "\n".join(
-            formatter.format(record)
-            + (formatter.formatException(record.exc_info) if record.exc_info else "")
-            for record in self.records
-        )
-
-
-@pytest.fixture
-def debug_logs() -> Iterator[Keep]:
-    """Every logger at DEBUG, every record kept; the logging setup restored afterwards."""
-    keep = Keep()
-    saved = {name: logging.getLogger(name).level for name in LOGGERS}
-    for name in LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    logging.getLogger().addHandler(keep)
-    try:
-        yield keep
-    finally:
-        logging.getLogger().removeHandler(keep)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
 
 
 def make_client(emulator: TlsEmulator, http_backend: str, **options: Any) -> AsyncClient:
@@ -92,7 +55,7 @@ def unreachable_proxy() -> str:
     return f"http://127.0.0.1:{closed_port()}"
 
 
-def everything_said(error: BaseException, logs: Keep) -> str:
+def everything_said(error: BaseException, logs: KeptLogs) -> str:
     """The error's message, repr, traceback and chain, and every log line."""
     parts = [logs.text()]
     seen: BaseException | None = error
@@ -204,7 +167,7 @@ async def test_plain_http_goes_through_the_proxy_as_a_forwarded_request(
 
 
 async def test_proxy_credentials_in_the_url_open_the_tunnel_and_stay_secret(
-    tls_emulator: TlsEmulator, auth_tinyproxy: Tinyproxy, http_backend: str, debug_logs: Keep
+    tls_emulator: TlsEmulator, auth_tinyproxy: Tinyproxy, http_backend: str, debug_logs: KeptLogs
 ) -> None:
     before = connects(auth_tinyproxy, tls_emulator)
     proxy = auth_tinyproxy.url_with(PROXY_USER, PROXY_PASSWORD)
@@ -223,7 +186,7 @@ async def test_wrong_proxy_credentials_fail_as_a_proxy_error_without_the_passwor
     tls_emulator: TlsEmulator,
     auth_tinyproxy: Tinyproxy,
     http_backend: str,
-    debug_logs: Keep,
+    debug_logs: KeptLogs,
     password: str,
 ) -> None:
     from urllib.parse import quote

@@ -10,7 +10,6 @@ request's ``Authorization`` header back in an error page.
 from __future__ import annotations
 
 import base64
-import logging
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 
 from aioparticipant import AioParticipantError, AsyncClient, ParticipantUpdate
 
-from .helpers import FAST, PARTICIPANT_JSON
+from .helpers import FAST, PARTICIPANT_JSON, KeptLogs
 from .rawserver import (
     API_PATH,
     TIMEOUT,
@@ -40,48 +39,12 @@ TOKEN = "tk-0123456789abcdefSECRET"
 CREDENTIALS = base64.b64encode(f"{PROJECT}:{TOKEN}".encode()).decode()
 AUTHORIZATION = f"Basic {CREDENTIALS}"
 SECRETS = (TOKEN, CREDENTIALS, AUTHORIZATION)
-LOGGERS = ("", "aioparticipant", "httpx", "httpcore", "h11", "aiohttp", "asyncio", "anyio", "trio")
 
 
 @pytest.fixture
 def anyio_backend(flavour: tuple[str, str]) -> str:
     """Every (event loop, HTTP backend) pair: ``flavour`` and ``http_backend`` are conftest's."""
     return flavour[0]
-
-
-class Keep(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def debug_logs() -> Iterator[Keep]:
-    """Every logger at DEBUG, every record kept; the logging setup restored afterwards."""
-    keep = Keep()
-    root = logging.getLogger()
-    saved = {name: logging.getLogger(name).level for name in LOGGERS}
-    for name in LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    root.addHandler(keep)
-    try:
-        yield keep
-    finally:
-        root.removeHandler(keep)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def rendered(records: list[logging.LogRecord]) -> Iterator[str]:
-    """Each record as a handler would write it, traceback included."""
-    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
-    for record in records:
-        yield formatter.format(record)
-        if record.exc_info:
-            yield formatter.formatException(record.exc_info)
 
 
 def described(error: BaseException) -> Iterator[str]:
@@ -144,7 +107,7 @@ def client_for(origin: str, http_backend: str) -> AsyncClient:
 
 
 async def test_a_full_fault_run_at_debug_reveals_no_secret_anywhere(
-    http_backend: str, debug_logs: Keep
+    http_backend: str, debug_logs: KeptLogs
 ) -> None:
     errors: list[BaseException] = []
     texts: list[str] = []
@@ -185,7 +148,7 @@ async def test_a_full_fault_run_at_debug_reveals_no_secret_anywhere(
     if http_backend == "httpx":
         assert "httpcore" in names  # the transport's own DEBUG trace
 
-    texts += rendered(debug_logs.records)
+    texts += debug_logs.lines()
     for raised in errors:
         texts += described(raised)
     for text in texts:
@@ -194,14 +157,14 @@ async def test_a_full_fault_run_at_debug_reveals_no_secret_anywhere(
 
 
 async def test_a_timeout_cancelled_run_reveals_no_secret_in_its_traceback(
-    http_backend: str, debug_logs: Keep
+    http_backend: str, debug_logs: KeptLogs
 ) -> None:
     with serve(respond(lambda request: Connection.stall)) as server:
         async with client_for(server.origin, http_backend) as client:
             with pytest.raises(TimeoutError) as info:
                 with anyio.fail_after(0.2):
                     await client.conferences("CF1").participants("CA1").mute()
-    texts = [*described(info.value), *rendered(debug_logs.records)]
+    texts = [*described(info.value), *debug_logs.lines()]
     for text in texts:
         for secret in SECRETS:
             assert secret not in text

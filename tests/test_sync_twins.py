@@ -22,7 +22,7 @@ from aioparticipant import (
 )
 from aioparticipant.emulator import Emulator, serve_in_thread
 
-from .helpers import BASE, PARTICIPANT_JSON, PARTICIPANT_URL, PROJECT, TOKEN
+from .helpers import BASE, INTENT_FORMS, PARTICIPANT_JSON, PARTICIPANT_URL, PROJECT, TOKEN
 from .twins import Twins, anyio_backend, twin_flavour, twins
 
 __all__ = ["anyio_backend", "twin_flavour", "twins"]  # the fixtures, used by name
@@ -37,20 +37,7 @@ def form_of(request: httpx.Request) -> dict[str, str]:
     return dict(parse_qsl(request.content.decode(), keep_blank_values=True))
 
 
-@pytest.mark.parametrize(
-    ("intent", "args", "form"),
-    [
-        ("mute", (), {"Muted": "true"}),
-        ("unmute", (), {"Muted": "false"}),
-        ("hold", (), {"Hold": "true"}),
-        ("hold", ("https://m.example/hold.xml", "get"), {"Hold": "true", "HoldUrl": "https://m.example/hold.xml", "HoldMethod": "GET"}),
-        ("unhold", (), {"Hold": "false"}),
-        ("coach", ("CA2",), {"Coaching": "true", "CallSidToCoach": "CA2", "Muted": "false"}),
-        ("monitor", ("CA2",), {"Coaching": "true", "CallSidToCoach": "CA2", "Muted": "true"}),
-        ("barge", (), {"Coaching": "false", "Muted": "false"}),
-        ("announce", ("https://m.example/a.xml", "GET"), {"AnnounceUrl": "https://m.example/a.xml", "AnnounceMethod": "GET"}),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize(("intent", "args", "form"), INTENT_FORMS)
 async def test_intent_helpers_send_exactly_their_fields(
     twins: Twins, intent: str, args: tuple[str, ...], form: dict[str, str]
 ) -> None:

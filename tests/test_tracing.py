@@ -26,6 +26,14 @@ from .helpers import AUTH, PARTICIPANT_JSON, PARTICIPANT_URL, TOKEN, make_client
 pytestmark = pytest.mark.anyio
 
 
+def assert_prints_ok(script: str) -> None:
+    """Run ``script`` in a fresh interpreter (nothing imported yet); it must print ``ok``."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_without_the_extra_nothing_is_imported_and_calls_still_work() -> None:
     script = """
 import sys
@@ -40,10 +48,7 @@ async def main():
 anyio.run(main)
 print("ok")
 """
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.stdout.strip() == "ok", done.stderr
+    assert_prints_ok(script)
 
 
 def test_opentelemetry_is_never_imported_by_the_library() -> None:
@@ -60,10 +65,7 @@ anyio.run(main)
 assert not any(name.startswith("opentelemetry") for name in sys.modules), "imported"
 print("ok")
 """
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.stdout.strip() == "ok", done.stderr
+    assert_prints_ok(script)
 
 
 def test_with_the_api_imported_but_no_tracer_provider_no_span_is_made() -> None:
@@ -73,10 +75,7 @@ from aioparticipant import _tracing
 assert _tracing.call_span("update", "interactive", "CF1", "CA1") is None
 print("ok")
 """
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.stdout.strip() == "ok", done.stderr
+    assert_prints_ok(script)
 
 
 _EXPORTER = InMemorySpanExporter()

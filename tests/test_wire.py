@@ -11,7 +11,7 @@ import respx
 
 from aioparticipant import AsyncClient, NotFoundError, __version__
 
-from .helpers import AUTH, BASE, PARTICIPANT_JSON, PROJECT, TOKEN, make_client
+from .helpers import AUTH, BASE, INTENT_FORMS, PARTICIPANT_JSON, PROJECT, TOKEN, make_client
 
 pytestmark = pytest.mark.anyio
 
@@ -68,22 +68,7 @@ async def test_every_request_names_the_library_and_asks_for_json() -> None:
     assert request.headers["Accept"] == "application/json"
 
 
-@pytest.mark.parametrize(
-    ("intent", "args", "form"),
-    [
-        ("mute", (), {"Muted": "true"}),
-        ("unmute", (), {"Muted": "false"}),
-        ("hold", (), {"Hold": "true"}),
-        ("hold", ("https://m.example/hold.xml", "get"), {"Hold": "true", "HoldUrl": "https://m.example/hold.xml", "HoldMethod": "GET"}),
-        ("hold", ("",), {"Hold": "true", "HoldUrl": ""}),
-        ("unhold", (), {"Hold": "false"}),
-        ("coach", ("CA2",), {"Coaching": "true", "CallSidToCoach": "CA2", "Muted": "false"}),
-        ("monitor", ("CA2",), {"Coaching": "true", "CallSidToCoach": "CA2", "Muted": "true"}),
-        ("barge", (), {"Coaching": "false", "Muted": "false"}),
-        ("announce", ("https://m.example/a.xml",), {"AnnounceUrl": "https://m.example/a.xml"}),
-        ("announce", ("https://m.example/a.xml", "GET"), {"AnnounceUrl": "https://m.example/a.xml", "AnnounceMethod": "GET"}),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize(("intent", "args", "form"), INTENT_FORMS)
 async def test_intent_helpers_send_exactly_their_fields(
     intent: str, args: tuple[str, ...], form: dict[str, str]
 ) -> None:
