@@ -19,7 +19,6 @@ import importlib
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable
 from contextlib import asynccontextmanager, contextmanager
-from types import TracebackType
 from typing import Any, NoReturn
 
 import anyio
@@ -93,13 +92,8 @@ class BulkRun:
         results: AsyncIterator[BulkResult] = await self._context.__aenter__()
         return results
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        result: bool | None = await self._context.__aexit__(exc_type, exc, traceback)
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        result: bool | None = await self._context.__aexit__(*exc_info)
         return result
 
     def __aiter__(self) -> NoReturn:

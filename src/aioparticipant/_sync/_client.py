@@ -6,7 +6,6 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncIterable, Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 from .._client import AsyncClient
@@ -166,12 +165,7 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # --- what the handles use (the Owner protocol) --------------------------------

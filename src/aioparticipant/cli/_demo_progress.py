@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Literal, TextIO
 
 __all__ = ["DemoProgress", "Phase", "ProgressMode"]
@@ -44,12 +43,7 @@ class Phase:
         self._owner._opened(self)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.elapsed = time.monotonic() - self.started
         self._owner._closed(self)
 
