@@ -22,12 +22,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 import uvicorn
 
+from aioparticipant import AsyncClient
 from aioparticipant.emulator import Emulator
+
+from .helpers import FAST
 
 __all__ = [
     "NETWORK_VARIABLES",
@@ -79,6 +83,22 @@ class TlsEmulator:
     @property
     def base_url(self) -> str:
         return self.origin + _API_PATH
+
+    def client(self, http_backend: str, **options: Any) -> AsyncClient:
+        """An ``AsyncClient`` for this emulator (fast backoff); ``options`` add to or replace that."""
+        settings: dict[str, Any] = {
+            "base_url": self.base_url,
+            "http_backend": http_backend,
+            "backoff": FAST,
+            **options,
+        }
+        return AsyncClient(self.emulator.project_id, self.emulator.token, **settings)
+
+
+async def mute_ca1(client: AsyncClient) -> None:
+    """Mute CA1 in CF1 (what every TLS emulator is seeded with) and check the answer."""
+    participant = await client.conferences("CF1").participants("CA1").mute()
+    assert participant.muted is True
 
 
 @contextlib.contextmanager

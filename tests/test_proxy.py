@@ -18,8 +18,8 @@ import pytest
 from aioparticipant import APIConnectionError, AsyncClient
 from aioparticipant.emulator import Emulator, serve_in_thread
 
-from .helpers import FAST, KeptLogs
-from .netservers import PROXY_PASSWORD, PROXY_USER, Tinyproxy, TlsEmulator
+from .helpers import KeptLogs
+from .netservers import PROXY_PASSWORD, PROXY_USER, Tinyproxy, TlsEmulator, mute_ca1
 from .rawserver import Connection, closed_port, serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_network_environment")]
@@ -31,20 +31,10 @@ def anyio_backend(flavour: tuple[str, str]) -> str:
 
 
 def make_client(emulator: TlsEmulator, http_backend: str, **options: Any) -> AsyncClient:
-    settings: dict[str, Any] = {
-        "base_url": emulator.base_url,
-        "http_backend": http_backend,
-        "backoff": FAST,
-        "verify": str(emulator.ca_file),
-        "timeout": 10.0,
-    }
-    settings.update(options)
-    return AsyncClient(emulator.emulator.project_id, emulator.emulator.token, **settings)
-
-
-async def mute(client: AsyncClient) -> None:
-    participant = await client.conferences("CF1").participants("CA1").mute()
-    assert participant.muted is True
+    """A client that trusts the emulator's CA and gives up after 10 s."""
+    return emulator.client(
+        http_backend, **{"verify": str(emulator.ca_file), "timeout": 10.0, **options}
+    )
 
 
 def connects(proxy: Tinyproxy, emulator: TlsEmulator) -> int:
@@ -75,7 +65,7 @@ async def test_proxy_argument_sends_requests_through_a_connect_tunnel(
     before = connects(tinyproxy, tls_emulator)
     async with make_client(tls_emulator, http_backend, proxy=tinyproxy.url) as client:
         for _ in range(3):
-            await mute(client)
+            await mute_ca1(client)
         fetched = await client.conferences("CF1").participants("CA1").fetch()
     assert fetched.call_sid == "CA1"
     assert connects(tinyproxy, tls_emulator) == before + 1  # one tunnel, kept alive
@@ -93,7 +83,7 @@ async def test_https_proxy_from_the_environment_is_used(
     monkeypatch.setenv("HTTP_PROXY", unreachable_proxy())  # for http URLs only: not this one
     before = connects(tinyproxy, tls_emulator)
     async with make_client(tls_emulator, http_backend) as client:
-        await mute(client)
+        await mute_ca1(client)
     assert connects(tinyproxy, tls_emulator) == before + 1
 
 
@@ -107,7 +97,7 @@ async def test_no_proxy_bypasses_the_environment_proxy(
     monkeypatch.setenv("HTTPS_PROXY", unreachable_proxy())
     monkeypatch.setenv("NO_PROXY", no_proxy.format(port=tls_emulator.port))
     async with make_client(tls_emulator, http_backend, max_retries=0) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 async def test_no_proxy_for_another_port_does_not_bypass(
@@ -120,7 +110,7 @@ async def test_no_proxy_for_another_port_does_not_bypass(
     monkeypatch.setenv("no_proxy", f"127.0.0.1:{closed_port()}")
     before = connects(tinyproxy, tls_emulator)
     async with make_client(tls_emulator, http_backend) as client:
-        await mute(client)
+        await mute_ca1(client)
     assert connects(tinyproxy, tls_emulator) == before + 1
 
 
@@ -130,7 +120,7 @@ async def test_trust_env_false_ignores_the_proxy_variables(
     monkeypatch.setenv("HTTPS_PROXY", unreachable_proxy())
     monkeypatch.setenv("ALL_PROXY", unreachable_proxy())
     async with make_client(tls_emulator, http_backend, trust_env=False, max_retries=0) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 async def test_an_explicit_proxy_wins_over_the_environment(
@@ -143,7 +133,7 @@ async def test_an_explicit_proxy_wins_over_the_environment(
     monkeypatch.setenv("NO_PROXY", "*")
     before = connects(tinyproxy, tls_emulator)
     async with make_client(tls_emulator, http_backend, proxy=tinyproxy.url) as client:
-        await mute(client)
+        await mute_ca1(client)
     assert connects(tinyproxy, tls_emulator) == before + 1
 
 
@@ -172,7 +162,7 @@ async def test_proxy_credentials_in_the_url_open_the_tunnel_and_stay_secret(
     before = connects(auth_tinyproxy, tls_emulator)
     proxy = auth_tinyproxy.url_with(PROXY_USER, PROXY_PASSWORD)
     async with make_client(tls_emulator, http_backend, proxy=proxy) as client:
-        await mute(client)
+        await mute_ca1(client)
         shown = repr(client) + repr(client.__dict__) + repr(vars(client._pipeline))
     assert connects(auth_tinyproxy, tls_emulator) == before + 1
     encoded = base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
@@ -194,7 +184,7 @@ async def test_wrong_proxy_credentials_fail_as_a_proxy_error_without_the_passwor
     proxy = auth_tinyproxy.url_with(PROXY_USER, quote(password, safe=""))
     async with make_client(tls_emulator, http_backend, proxy=proxy, max_retries=1) as client:
         with pytest.raises(APIConnectionError) as caught:
-            await mute(client)
+            await mute_ca1(client)
     error = caught.value
     assert "proxy" in str(error)
     assert "refused to open a tunnel" in str(error)
@@ -214,7 +204,7 @@ async def test_a_proxy_asking_for_credentials_says_the_url_has_none(
         tls_emulator, http_backend, proxy=auth_tinyproxy.url, max_retries=0
     ) as client:
         with pytest.raises(APIConnectionError, match="407") as caught:
-            await mute(client)
+            await mute_ca1(client)
     assert "the proxy URL has none" in str(caught.value)
 
 
@@ -254,7 +244,7 @@ async def test_a_proxy_refusing_the_tunnel_is_a_connection_error(
         max_retries=3,
     ) as client:
         with pytest.raises(APIConnectionError, match=r"refused to open a tunnel.*403") as caught:
-            await mute(client)
+            await mute_ca1(client)
         assert client.stats.attempts == 1  # another attempt cannot change the proxy's mind
     assert caught.value.possibly_delivered is False
     assert caught.value.transient is False
@@ -273,7 +263,7 @@ async def test_a_proxy_dropping_the_connect_is_a_connection_error(
         origin = proxy.origin
         async with make_client(tls_emulator, http_backend, proxy=origin, max_retries=0) as client:
             with pytest.raises(APIConnectionError) as caught:
-                await mute(client)
+                await mute_ca1(client)
     message = str(caught.value)
     assert f"the proxy {origin} failed before opening a tunnel" in message
     assert caught.value.possibly_delivered is False
@@ -288,7 +278,7 @@ async def test_an_unreachable_proxy_is_a_connection_error_naming_it(
     )
     async with make_client(tls_emulator, http_backend, max_retries=0) as client:
         with pytest.raises(APIConnectionError) as caught:
-            await mute(client)
+            await mute_ca1(client)
     message = str(caught.value)
     assert "cannot connect to the proxy" in message
     assert "(from HTTPS_PROXY)" in message
@@ -303,6 +293,6 @@ async def test_a_server_certificate_from_an_unknown_ca_fails_through_the_proxy(
         tls_emulator, http_backend, proxy=tinyproxy.url, verify=True, max_retries=0
     ) as client:
         with pytest.raises(APIConnectionError, match="CERTIFICATE_VERIFY_FAILED") as caught:
-            await mute(client)
+            await mute_ca1(client)
     assert "through the proxy" in str(caught.value)
     assert caught.value.possibly_delivered is False

@@ -20,8 +20,7 @@ import trustme
 
 from aioparticipant import APIConnectionError, AsyncClient, InvalidParameterError, _tls
 
-from .helpers import FAST
-from .netservers import TlsEmulator
+from .netservers import TlsEmulator, mute_ca1
 
 pytestmark = pytest.mark.usefixtures("clean_network_environment")
 
@@ -58,19 +57,8 @@ def hashed_ca_directory(tls_emulator: TlsEmulator, tmp_path: Path) -> Path:
 
 
 def make_client(emulator: TlsEmulator, http_backend: str, **options: Any) -> AsyncClient:
-    settings: dict[str, Any] = {
-        "base_url": emulator.base_url,
-        "http_backend": http_backend,
-        "backoff": FAST,
-        "max_retries": 0,
-    }
-    settings.update(options)
-    return AsyncClient(emulator.emulator.project_id, emulator.emulator.token, **settings)
-
-
-async def mute(client: AsyncClient) -> None:
-    participant = await client.conferences("CF1").participants("CA1").mute()
-    assert participant.muted is True
+    """A client that does not retry: a TLS failure is the first answer."""
+    return emulator.client(http_backend, **{"max_retries": 0, **options})
 
 
 # --- what may be trusted ----------------------------------------------------------------
@@ -84,7 +72,7 @@ async def test_verify_takes_a_ca_bundle_file(
     async with make_client(
         tls_emulator, http_backend, verify=as_type(tls_emulator.ca_file)
     ) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 @pytest.mark.anyio
@@ -92,7 +80,7 @@ async def test_verify_takes_a_directory_of_hashed_certificates(
     tls_emulator: TlsEmulator, http_backend: str, hashed_ca_directory: Path
 ) -> None:
     async with make_client(tls_emulator, http_backend, verify=str(hashed_ca_directory)) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 @pytest.mark.anyio
@@ -101,7 +89,7 @@ async def test_verify_takes_an_ssl_context_as_given(
 ) -> None:
     context = ssl.create_default_context(cafile=str(tls_emulator.ca_file))
     async with make_client(tls_emulator, http_backend, verify=context) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 @pytest.mark.anyio
@@ -110,7 +98,7 @@ async def test_ssl_cert_file_from_the_environment_is_trusted(
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_emulator.ca_file))
     async with make_client(tls_emulator, http_backend) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 @pytest.mark.anyio
@@ -122,7 +110,7 @@ async def test_ssl_cert_dir_from_the_environment_is_trusted(
 ) -> None:
     monkeypatch.setenv("SSL_CERT_DIR", f"/nonexistent/certs:{hashed_ca_directory}")
     async with make_client(tls_emulator, http_backend) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 @pytest.mark.anyio
@@ -132,7 +120,7 @@ async def test_trust_env_false_ignores_ssl_cert_file(
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_emulator.ca_file))
     async with make_client(tls_emulator, http_backend, trust_env=False) as client:
         with pytest.raises(APIConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
-            await mute(client)
+            await mute_ca1(client)
 
 
 @pytest.mark.anyio
@@ -144,7 +132,7 @@ async def test_an_explicit_verify_wins_over_ssl_cert_file(
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(other_ca_file))
     async with make_client(tls_emulator, http_backend, verify=str(tls_emulator.ca_file)) as client:
-        await mute(client)
+        await mute_ca1(client)
 
 
 @pytest.mark.anyio
@@ -163,7 +151,7 @@ async def test_a_certificate_from_an_unknown_ca_is_a_connection_error(
         monkeypatch.setenv("SSL_CERT_FILE", str(other_ca_file))
     async with make_client(tls_emulator, http_backend, **options) as client:
         with pytest.raises(APIConnectionError, match="CERTIFICATE_VERIFY_FAILED") as caught:
-            await mute(client)
+            await mute_ca1(client)
     assert caught.value.possibly_delivered is False
 
 
@@ -192,7 +180,7 @@ def contexts_built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
 async def _burst(client: AsyncClient, in_flight: int) -> None:
     async with anyio.create_task_group() as group:
         for _ in range(in_flight):
-            group.start_soon(mute, client)
+            group.start_soon(mute_ca1, client)
 
 
 @pytest.mark.anyio
