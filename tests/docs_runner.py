@@ -139,23 +139,10 @@ async def run_python(block: Block, page: Page) -> None:
         await anyio.to_thread.run_sync(exec, code, page.namespace)
 
 
-def run_pytest(blocks: list[Block], page: Page) -> None:
-    """Every test module of the page, in one pytest run (its start-up is the slow part)."""
-    names = []
-    for block in blocks:
-        test_file = page.workdir / f"test_docs_{block.line}.py"
-        test_file.write_text(page.substitute(block.text), encoding="utf-8")
-        names.append(test_file.name)
-    done = subprocess.run(  # noqa: S603 - our own interpreter
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            *("-p", "no:cacheprovider"),
-            *PYTEST_PLUGINS,
-            *names,
-        ],
+def run_in(page: Page, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``argv`` run to its end in the page's directory and environment, output captured."""
+    return subprocess.run(  # noqa: S603 - our own interpreter, or the documentation's commands
+        argv,
         cwd=page.workdir,
         env=page.env,
         capture_output=True,
@@ -163,6 +150,17 @@ def run_pytest(blocks: list[Block], page: Page) -> None:
         timeout=120,
         check=False,
     )
+
+
+def run_pytest(blocks: list[Block], page: Page) -> None:
+    """Every test module of the page, in one pytest run (its start-up is the slow part)."""
+    names = []
+    for block in blocks:
+        test_file = page.workdir / f"test_docs_{block.line}.py"
+        test_file.write_text(page.substitute(block.text), encoding="utf-8")
+        names.append(test_file.name)
+    pytest = [sys.executable, "-m", "pytest", "-q", *("-p", "no:cacheprovider"), *PYTEST_PLUGINS]
+    done = run_in(page, [*pytest, *names])
     if done.returncode != 0:
         raise AssertionError(f"pytest failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
 
@@ -186,15 +184,7 @@ def run_bash(block: Block, page: Page) -> None:
         wait_for_port(int(port), process)
         return
     expected = int(block.argument) if block.directive == "exit" else 0
-    done = subprocess.run(  # noqa: S603 - the documentation's own commands
-        ["bash", "-e", "-o", "pipefail", "-c", page.substitute(script)],  # noqa: S607
-        cwd=page.workdir,
-        env=page.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_in(page, ["bash", "-e", "-o", "pipefail", "-c", page.substitute(script)])
     if done.returncode != expected:
         raise AssertionError(
             f"exit {done.returncode}, expected {expected}\n"
