@@ -1,0 +1,275 @@
+"""Self-pacing: learn a server's rate limit from its 429s and pace just under it.
+
+``Pacer`` is the learner behind ``rate_limit="auto"``. It does no I/O and
+reads no clock: the limiter tells it when a request leaves (``sent``) and
+what came back (``answered``), and reads the pace (``rate``, ``burst``) and
+any extra wait (``delay``). ``bench/pacing_sim.py`` drives the same class in
+virtual time.
+
+**First contact.** Nothing is known, so few requests are kept in flight: at
+most 2, or 1.25% of those admitted so far (the pace is that number over the
+measured latency). A server counting a ten-second window admits ten seconds'
+worth before its first 429, and all requests then in flight are refused too;
+keeping about 1% in flight keeps those 429s to about 1% of the run. With no
+429 the pace doubles every ~80 round trips, up to the client's concurrency.
+
+**The first 429** tells the shape of the limit by its ``Retry-After``. Under
+two seconds, a *bucket*: the limit is the best ``admitted / (span +
+Retry-After)`` over spans ending at the 429 (a bucket holding at most
+``Retry-After`` seconds' worth, empty now, cannot have let more through).
+Two seconds or more, a *window* (SignalWire counts per ten seconds): it is as
+long as the time since the first admitted request plus the ``Retry-After``,
+and holds what was admitted.
+
+**Pacing** is 3% under the learned limit. On a window the pacer also logs
+what the window holds and never sends more than fits, so the burst that
+filled the first window is not repeated; for one window length after the
+first 429 it spends the room left within half a window (at most twice the
+pace), then paces evenly.
+
+**Later 429s.** On a bucket, what was admitted between the previous 429 and
+this one, per second (empty at both: that is the refill), or the first-contact
+bound over that stretch when larger. On a window, what was sent in the part
+of the window that will still be there when it admits again. A 429 without
+``Retry-After`` counts as ``Retry-After: 1`` and holds new requests for that
+second. 429s for requests sent before the previous 429 came back are echoes.
+
+**Probing.** After ten quiet seconds (two window lengths on a window) of
+using the full pace, it rises 1%, then 2%, 4%, ... (at most 25%) every two
+seconds until a 429, so a raised limit is found in about half a minute and a
+steady one costs one 429 now and then. ``limit`` changes only at a 429.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal
+
+from ._pacing_logs import AdmittedHistory, WindowLog
+
+__all__ = ["Mode", "Pacer"]
+
+Mode = Literal["start", "bucket", "window"]
+
+#: First contact: requests in flight, at least ...
+START_IN_FLIGHT: Final = 2.0
+#: ... or this share of the requests admitted so far.
+START_SHARE: Final = 0.0125
+#: Paced this far under the learned limit.
+MARGIN: Final = 0.03
+#: A ``Retry-After`` this long (seconds) or longer means a window, not a bucket.
+WINDOW_RETRY_AFTER: Final = 2.0
+#: A 429 without ``Retry-After`` is read as this many seconds.
+ASSUMED_RETRY_AFTER: Final = 1.0
+#: Seconds of full use without a 429 before probing; then the steps.
+QUIET: Final = 10.0
+PROBE_STEP: Final = 2.0
+PROBE_FIRST: Final = 0.01
+PROBE_MAX: Final = 0.25
+#: A probe step needs this share of the pace to have been used.
+PROBE_USE: Final = 0.8
+#: Bucket mode: the client's burst, in seconds' worth of its pace ...
+BURST_SECONDS: Final = 0.1
+#: ... except for this long after a pause, when it is the pause's worth.
+BANK_SECONDS: Final = 2.0
+#: Window mode, one window length after the first 429: the room left is spent
+#: over 1/CATCH_UP of a window, at up to CATCH_UP times the pace.
+CATCH_UP: Final = 2.0
+#: Latencies are averaged with this weight for the newest.
+LATENCY_WEIGHT: Final = 0.1
+
+
+class Pacer:
+    """Learns a server's rate limit from its answers and tells the limiter how fast to go.
+
+    Every method takes ``now`` (seconds on the limiter's clock). ``rate`` and
+    ``burst`` are token-bucket settings; ``delay(now)`` is an extra wait;
+    ``limit`` is the learned limit (``None`` before the first 429), or the
+    one given for a warm start.
+    """
+
+    def __init__(self, limit: float | None = None, *, now: float = 0.0) -> None:
+        self.mode: Mode = "start"
+        self.limit: float | None = None
+        self.rate = START_IN_FLIGHT  # until a latency is known: two at once, then two a second
+        self.burst = math.ceil(START_IN_FLIGHT)
+        self.latency: float | None = None
+        self.admitted = 0
+        self.refused = 0  # 429 answers
+        self.events = 0  # 429s that taught something (not echoes)
+        self.probe = 1.0  # the pace's factor over the limit's, while probing
+        self._first_sent: float | None = None
+        self._history = AdmittedHistory()
+        self._event_at = -math.inf  # when the latest 429 event was answered, and sent
+        self._event_sent = -math.inf
+        self._event_admitted = 0
+        self._hold_until = -math.inf
+        self._banked = BURST_SECONDS
+        self._probe_at = math.inf
+        self._probe_step = PROBE_FIRST
+        self._probe_admitted = 0
+        self._window: WindowLog | None = None
+        self._catch_up_until = -math.inf
+        if limit is not None:
+            # A warm start (a limit learned before): no first contact, probing as usual.
+            self.limit = float(limit)
+            self.mode = "bucket"
+            self._probe_at = now + QUIET
+            self.advance(now)
+
+    def __repr__(self) -> str:
+        limit = "unknown" if self.limit is None else f"{self.limit:.1f}/s"
+        return f"Pacer(mode={self.mode}, limit={limit}, rate={self.rate:.1f}/s)"
+
+    # --- what the limiter tells us -------------------------------------------
+
+    def sent(self, now: float) -> None:
+        """A request was let go."""
+        if self._window is not None:
+            self._window.sent(now)
+
+    def answered(
+        self, now: float, status: int, latency: float, retry_after: float | None = None
+    ) -> None:
+        """An HTTP answer ``status`` came back ``latency`` seconds after its request left."""
+        latency = max(0.0, latency)
+        if self.latency is None:
+            self.latency = latency
+        self.latency += LATENCY_WEIGHT * (latency - self.latency)
+        sent_at = now - latency
+        window = self._window
+        if status != 429:
+            self.admitted += 1
+            self._history.add(sent_at)
+            if self._first_sent is None:
+                self._first_sent = sent_at
+            if window is not None and sent_at < window.opened:
+                self._admitted_late(sent_at)
+            if self.mode == "start" and self.latency > 0:
+                in_flight = max(START_IN_FLIGHT, START_SHARE * self.admitted)
+                self.rate = in_flight / self.latency
+                self.burst = math.ceil(in_flight)
+            return
+        self.refused += 1
+        if window is not None and sent_at >= window.opened:
+            window.refused(sent_at)
+        if sent_at >= self._event_at:
+            self._learn(now, sent_at, ASSUMED_RETRY_AFTER if retry_after is None else retry_after)
+        elif window is not None and retry_after is not None and self.events == 1:
+            # An echo of the first 429 may bound the first window more tightly.
+            first = self._first_sent if self._first_sent is not None else sent_at
+            seconds = sent_at - first + retry_after
+            if self.limit is not None and 1.0 <= seconds < window.seconds:
+                self.limit *= window.seconds / seconds
+                window.seconds = seconds
+
+    def hold(self, now: float, seconds: float) -> None:
+        """Let nothing go for ``seconds`` (a shared pause)."""
+        self._hold_until = max(self._hold_until, now + seconds)
+
+    # --- what the limiter asks -----------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Bring ``rate`` and ``burst`` up to ``now`` (probing, the window's room)."""
+        if self.limit is None:
+            return
+        while now >= self._probe_at:
+            # Probe only a pace that is used: an idle client learns nothing by it.
+            used = self.admitted - self._probe_admitted
+            if used >= PROBE_USE * self.rate * PROBE_STEP:
+                self.probe *= 1 + self._probe_step
+                self._probe_step = min(PROBE_MAX, 2 * self._probe_step)
+            else:
+                self._probe_step = PROBE_FIRST
+            self._probe_admitted = self.admitted
+            self._probe_at += PROBE_STEP
+        pace = self.limit * self.probe * (1 - MARGIN)
+        self.rate = pace
+        if self._window is not None:
+            if now < self._catch_up_until:
+                room = max(0.0, self._window_room(now))
+                self.rate = min(CATCH_UP * pace, pace + CATCH_UP * room / self._window.seconds)
+            self.burst = max(1, math.ceil(pace * BURST_SECONDS))
+        else:
+            # Right after a pause a bucket has refilled for as long: spend that at once.
+            banked = self._banked if now < self._hold_until + BANK_SECONDS else BURST_SECONDS
+            self.burst = max(1, math.ceil(pace * banked))
+
+    def delay(self, now: float) -> float:
+        """Seconds the next request must wait before it takes a token (0.0: none)."""
+        wait = self._hold_until - now
+        if self._window is not None and self._window_room(now) < 1:
+            frees_at = self._window.expire(now, self._slack())
+            wait = max(wait, (now if frees_at is None else frees_at) - now, 1e-3)
+        return max(0.0, wait)
+
+    # --- learning ------------------------------------------------------------
+
+    def _learn(self, now: float, sent_at: float, retry_after: float) -> None:
+        self.events += 1
+        self.hold(now, retry_after)
+        first_contact = self.events == 1
+        if first_contact and retry_after >= WINDOW_RETRY_AFTER:
+            self._open_window(now, sent_at, retry_after)
+        elif self._window is not None:
+            # The window admits again once what was sent in its first (Retry-After)
+            # seconds has left; what is left is its size. Retry-After is rounded
+            # up: the true wait may be up to a second shorter.
+            seconds = self._window.seconds
+            size = self._window.count(sent_at + retry_after - 1 - seconds, sent_at)
+            self.limit = size / seconds
+        else:
+            # A bucket is empty at a 429. One that holds at most Retry-After
+            # seconds' worth cannot have let through more than ``best``; between
+            # two 429s, no more than its refill came through. Both are lower
+            # bounds: take the larger, unless the last estimate earned this 429
+            # unprobed, which means a deeper bucket and only the second holds.
+            refill = (self.admitted - self._event_admitted) / (now - self._event_at)
+            best = self._history.best_rate(sent_at, self._event_sent, retry_after)
+            self.limit = max(refill, best) if first_contact or self.probe > 1 else refill
+            self.mode = "bucket"
+        self.limit = max(self.limit or 0.0, 1 / retry_after)
+        self._event_at, self._event_sent, self._event_admitted = now, sent_at, self.admitted
+        self.probe = 1.0
+        self._probe_step = PROBE_FIRST
+        self._probe_admitted = self.admitted
+        # A probe that finds a window's limit costs a pause the window does not
+        # give back: probe a window less often.
+        quiet = QUIET if self._window is None else max(QUIET, 2 * self._window.seconds)
+        self._probe_at = now + retry_after + quiet
+        self._banked = max(BURST_SECONDS, retry_after)
+        self.advance(now)
+
+    # --- the window ----------------------------------------------------------
+
+    def _open_window(self, now: float, sent_at: float, retry_after: float) -> None:
+        # The first window is full: it is as long as we have been admitted plus
+        # the wait (Retry-After is rounded up: never shorter than the truth),
+        # and holds what was admitted. From now on every request is logged.
+        first = self._first_sent if self._first_sent is not None else sent_at
+        seconds = max(1.0, sent_at - first + retry_after)
+        times = self._history.times(sent_at - seconds, sent_at)
+        self._window = WindowLog(seconds, times, opened=now)
+        self.limit = len(times) / seconds
+        self.mode = "window"
+        self._catch_up_until = now + retry_after + seconds
+
+    def _admitted_late(self, sent_at: float) -> None:
+        """Admitted before the first window filled, answered after: it is in the window."""
+        assert self._window is not None
+        assert self.limit is not None
+        if self.events == 1:
+            self.limit += 1 / self._window.seconds
+        self._window.insert(sent_at)
+
+    def _slack(self) -> float:
+        # The server counts a request half a round trip after we log it.
+        return 0.5 * (self.latency or 0.0)
+
+    def _window_room(self, now: float) -> float:
+        """How many more requests the window takes now."""
+        assert self._window is not None
+        assert self.limit is not None
+        self._window.expire(now, self._slack())
+        size = self.limit * self.probe * self._window.seconds
+        return size - len(self._window) + 1e-6
