@@ -181,8 +181,9 @@ async def test_cancelled_while_waiting_for_the_limiter(http_backend: str) -> Non
         async with leak_checked_client(
             server.origin, http_backend, server, max_connections=SLOTS, limiter=limiter
         ) as client:
+            # The limiter comes before the concurrency bound: every request waits there.
             scopes = await cancel_when(
-                lambda: limiter.waiting == SLOTS, *[mute(client) for _ in range(SLOTS * 3)]
+                lambda: limiter.waiting == SLOTS * 3, *[mute(client) for _ in range(SLOTS * 3)]
             )
             assert_cancelled(scopes)
             assert limiter.waiting == 0

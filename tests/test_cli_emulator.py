@@ -153,6 +153,7 @@ def test_without_credentials_it_makes_and_prints_throwaway_ones(launch: type[Run
         (["--host", "0.0.0.0"], "loopback"),
         (["--error-rate", "0.7", "--drop-rate", "0.7"], "must not exceed 1"),
         (["--participants", "/nonexistent/participants.json"], "--participants"),
+        (["--rate-limit", "5", "--rate-window", "inf"], "rate_window"),
     ],
 )
 def test_bad_options_are_refused_with_exit_code_2(
@@ -161,3 +162,31 @@ def test_bad_options_are_refused_with_exit_code_2(
     # Refused before anything listens, so this runs in process.
     assert main(["emulator", "--port", "0", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("window", ["0", "-10", "ten"])
+def test_a_rate_window_that_is_not_positive_seconds_is_a_usage_error(
+    window: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["emulator", "--port", "0", "--rate-limit", "5", "--rate-window", window])
+    assert exited.value.code == 2
+    assert "--rate-window" in capsys.readouterr().err
+
+
+def test_rate_window_counts_the_limit_over_that_many_seconds(launch: type[Running]) -> None:
+    running = launch(
+        ["--port", "0", "--rate-limit", "1", "--rate-window", "3"],
+        environment(SIGNALWIRE_PROJECT_ID="PJtest", SIGNALWIRE_API_TOKEN="t0ken-t0ken"),
+    )
+    output = running.read_until("Ctrl-C")
+    assert "rate limit 3 per 3s" in output
+    url = f"{base_url(output)}/Accounts/PJtest/Conferences/CF1/Participants.json"
+    answers = [httpx.get(url, auth=("PJtest", "t0ken-t0ken"), timeout=10) for _ in range(4)]
+    # Three requests in three seconds pass (404: no such conference, but admitted) ...
+    assert [answer.status_code for answer in answers] == [404, 404, 404, 429]
+    # ... and the fourth may come when the first is three seconds old: within 3 s from now.
+    assert answers[3].headers["retry-after"] in ("1", "2", "3")
+    assert answers[3].json()["code"] == 20429
+    code, _ = running.interrupt()
+    assert code == 0

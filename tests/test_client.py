@@ -155,11 +155,11 @@ def test_project_id_with_a_colon_is_refused_without_echoing_the_token() -> None:
 
 
 def test_timeout_takes_seconds_or_an_httpx_timeout() -> None:
-    from aioparticipant._client import _timeout
+    from aioparticipant._options import check_timeout
 
-    assert _timeout(3) == httpx.Timeout(3.0)
+    assert check_timeout(3) == httpx.Timeout(3.0)
     custom = httpx.Timeout(1.0, connect=0.5)
-    assert _timeout(custom) is custom
+    assert check_timeout(custom) is custom
 
 
 def test_repr_and_str_never_show_the_token() -> None:
@@ -261,7 +261,7 @@ async def test_connections_are_reused_not_churned() -> None:
         ) as client:
             for index in range(5):
                 await client.conferences("CF1").participants(f"CA{index}").mute()
-            sender = client._pipeline._sender  # type: ignore[attr-defined]
+            sender = client._pipeline.sender  # type: ignore[attr-defined]
             assert len(sender._all) == 1  # one warm connection served them all
             async with anyio.create_task_group() as tg:
                 for index in range(40):

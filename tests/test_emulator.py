@@ -13,6 +13,7 @@ import anyio
 import httpx
 import pytest
 
+from aioparticipant import InvalidParameterError
 from aioparticipant.emulator import ConnectionDropped, Emulator
 
 pytestmark = pytest.mark.anyio
@@ -148,21 +149,24 @@ async def test_participant_json_has_the_spec_page_keys_and_standard_dates(
         assert body[name].endswith("+0000")
 
 
-async def test_seeded_dates_go_out_in_standard_rfc2822() -> None:
+async def test_seeded_dates_go_out_in_standard_rfc2822_in_gmt() -> None:
     emulator = Emulator()
     emulator.add_participants(
         [
             {
                 "conference_sid": "CF1",
                 "call_sid": "CA1",
-                "date_created": "Mon, 24 Sept 2018 21:00:00 +0000",
+                "date_created": "Mon, 24 Sept 2018 23:00:00 +0200",
             }
         ]
     )
     async with _wire_client(emulator) as wire:
         body = (await wire.get(participant_path())).json()
     assert body["date_created"] == "Mon, 24 Sep 2018 21:00:00 +0000"
-    assert body["date_updated"] == body["date_created"]
+    # Omitted dates are stamped now: created in 2018, last updated when seeded.
+    updated = email.utils.parsedate_to_datetime(body["date_updated"])
+    assert abs(time.time() - updated.timestamp()) < 60
+    assert body["date_updated"].endswith(" +0000")
 
 
 async def test_an_empty_hold_url_means_no_music_and_unhold_stops_it(
@@ -240,20 +244,21 @@ async def test_monitor_coach_barge_moves_the_supervisor_through_the_states(
 
 
 @pytest.mark.parametrize(
-    ("form", "fragment"),
+    ("form", "code", "fragment"),
     [
-        ({"Coaching": "true"}, "required"),
-        ({"Coaching": "true", "CallSidToCoach": ""}, "required"),
-        ({"Coaching": "true", "CallSidToCoach": "CA3"}, "itself"),
-        ({"Coaching": "true", "CallSidToCoach": "CA9"}, "not a participant"),  # in CF2
-        ({"CallSidToCoach": "CA404"}, "not a participant"),
+        ({"Coaching": "true"}, 20001, "required"),
+        ({"Coaching": "true", "CallSidToCoach": ""}, 20001, "required"),
+        ({"Coaching": "true", "CallSidToCoach": "CA3"}, 20001, "itself"),
+        # Twilio's 16028: "Participant to be whispered is not present in the conference".
+        ({"Coaching": "true", "CallSidToCoach": "CA9"}, 16028, "not present"),  # in CF2
+        ({"CallSidToCoach": "CA404"}, 16028, "not present"),
     ],
 )
 async def test_coaching_needs_another_participant_of_the_same_conference(
-    emu: Emulator, wire: httpx.AsyncClient, form: dict[str, str], fragment: str
+    emu: Emulator, wire: httpx.AsyncClient, form: dict[str, str], code: int, fragment: str
 ) -> None:
     response = await wire.post(participant_path(call="CA3"), data=form)
-    body = assert_twilio_error(response, 400, 20001)
+    body = assert_twilio_error(response, 400, code)
     assert fragment in body["message"]
     assert emu.participant("CF1", "CA3").coaching is False
 
@@ -367,8 +372,8 @@ async def test_a_page_has_twilios_shape_plus_extra_keys(wire: httpx.AsyncClient)
     page = (await wire.get(f"{SIGNALWIRE}/CF1/Participants.json", params={"PageSize": 2})).json()
     assert len(page["participants"]) == 2
     assert (page["page"], page["page_size"], page["start"], page["end"]) == (0, 2, 0, 1)
-    assert page["uri"] == f"{SIGNALWIRE}/CF1/Participants.json?PageSize=2"
-    assert page["first_page_uri"].startswith(f"{SIGNALWIRE}/CF1/Participants.json?")
+    assert page["uri"] == f"{SIGNALWIRE}/CF1/Participants.json?PageSize=2&Page=0"
+    assert page["first_page_uri"] == page["uri"]
     assert page["previous_page_uri"] is None
     assert "PageToken=PA" in page["next_page_uri"]
     # Extra top-level keys, as SignalWire's pages carry: clients must ignore them.
@@ -470,14 +475,24 @@ async def test_past_the_rate_limit_the_answer_is_429_with_retry_after_and_20429(
     assert emulator.stats.rate_limited == 1
 
 
-async def test_the_bucket_refills_at_the_rate(anyio_backend: Any) -> None:
-    emulator = seeded(rate_limit=20)
+async def test_after_a_burst_the_window_admits_again_when_its_first_request_is_a_window_old(
+    anyio_backend: Any,
+) -> None:
+    # 4/s over half a second: two requests per window (the clock is real, so it is short).
+    emulator = seeded(rate_limit=4, rate_window=0.5)
     async with _wire_client(emulator) as wire:
-        for _ in range(20):
-            assert (await wire.get(participant_path())).status_code == 200
+        started = time.monotonic()
+        assert [(await wire.get(participant_path())).status_code for _ in range(2)] == [200, 200]
+        refused = await wire.get(participant_path())
+        assert_twilio_error(refused, 429, 20429)
+        assert refused.headers["retry-after"] == "1"  # 0.5 s, rounded up to whole seconds
+        assert "2 requests per 0.5 seconds" in refused.json()["message"]
+        # Not a token bucket: an eighth of a second refills nothing.
+        await anyio.sleep(0.125)
         assert (await wire.get(participant_path())).status_code == 429
-        await anyio.sleep(0.15)  # three tokens' worth; the bucket is on the wall clock
+        await anyio.sleep(max(0.0, started + 0.5 - time.monotonic()) + 0.02)
         assert (await wire.get(participant_path())).status_code == 200
+    assert emulator.stats.rate_limited == 2
 
 
 async def test_injected_errors_are_5xx_and_apply_nothing(anyio_backend: Any) -> None:
@@ -596,6 +611,30 @@ def test_load_participants_reads_a_json_file(tmp_path: Path) -> None:
     path.write_text(json.dumps([{"conference_sid": "CF1"}]))
     with pytest.raises(ValueError, match="call_sid"):
         Emulator().load_participants(path)
+
+
+@pytest.mark.parametrize(
+    ("options", "parameter"),
+    [
+        ({"project_id": ""}, "project_id"),
+        ({"project_id": "a:b"}, "project_id"),
+        ({"token": None}, "token"),
+        ({"latency": -1}, "latency"),
+        ({"latency": float("nan")}, "latency"),
+        ({"error_rate": 1.5}, "error_rate"),
+        ({"drop_rate": True}, "drop_rate"),
+        ({"error_rate": 0.6, "drop_rate": 0.6}, "drop_rate"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_limit": 10, "rate_window": 0}, "rate_window"),
+    ],
+)
+def test_a_bad_option_is_an_invalid_parameter_error_naming_it(
+    options: dict[str, Any], parameter: str
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        Emulator(**options)
+    assert caught.value.parameter == parameter
+    assert parameter in str(caught.value)
 
 
 def test_the_emulator_refuses_nonsense_options() -> None:

@@ -81,7 +81,7 @@ async def test_the_client_maps_emulator_errors_to_its_exception_tree(
     with pytest.raises(BadRequestError) as bad:
         # The client lets this through (it cannot know who is in the conference).
         await emulator_client.conferences("CF1").participants("CA1").coach("CA404")
-    assert (bad.value.status, bad.value.code) == (400, 20001)
+    assert (bad.value.status, bad.value.code) == (400, 16028)
     assert bad.value.request_id is not None
     async with AsyncClient(
         emulator.project_id,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from aioparticipant import Limiter, TokenBucket
+from aioparticipant import Limiter, Priority, TokenBucket
 
 from .helpers import PARTICIPANT_JSON, PARTICIPANT_URL, make_client
 
@@ -195,21 +195,27 @@ async def test_cancelled_waiters_lose_no_slot() -> None:
     assert peak == 2  # both slots came back: full concurrency again
 
 
-async def test_waiters_leave_a_shared_pause_staggered_not_as_one_burst() -> None:
+async def test_bulk_waiters_leave_a_shared_pause_staggered_interactive_ones_at_once() -> None:
     from aioparticipant._limiter import SharedPause
 
     pause = SharedPause()
     pause.pause_for(0.2)
     started = anyio.current_time()
-    left: list[float] = []
+    left: dict[str, list[float]] = {"interactive": [], "bulk": []}
 
-    async def waiter() -> None:
-        await pause.wait()
-        left.append(anyio.current_time() - started)
+    async def waiter(lane: Priority) -> None:
+        await pause.wait(lane)
+        left[lane].append(anyio.current_time() - started)
 
     async with anyio.create_task_group() as tg:
         for _ in range(20):
-            tg.start_soon(waiter)
-    assert min(left) >= 0.2 - 0.005  # nobody leaves early
-    assert max(left) < 0.2 + 0.2 + 0.5  # the stagger is at most the pause's length (plus slack)
-    assert len({round(t, 3) for t in left}) > 5  # not all at the same instant
+            tg.start_soon(waiter, "bulk")
+        for _ in range(3):
+            tg.start_soon(waiter, "interactive")
+    bulk, interactive = left["bulk"], left["interactive"]
+    assert min(bulk + interactive) >= 0.2 - 0.005  # nobody leaves early
+    assert max(bulk) < 0.2 + 0.2 + 0.5  # the stagger is at most the pause's length (plus slack)
+    assert len({round(t, 3) for t in bulk}) > 5  # not all at the same instant
+    assert max(interactive) < 0.2 + 0.1  # interactive requests do not wait out the stagger
+    # An interactive waiter ending the pause does not release the staggered bulk waiters early.
+    assert sum(t < 0.25 for t in bulk) < 15

@@ -7,13 +7,9 @@ Set AIOPARTICIPANT_REQUIRE_REDIS=1 to fail, not skip, when redis-server is missi
 from __future__ import annotations
 
 import importlib.util
-import os
 import pickle
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,74 +23,18 @@ import respx
 
 from aioparticipant import AioParticipantError, InvalidParameterError, Limiter
 from aioparticipant.redis import RedisLimiterError, RedisRateLimiter
+from aioparticipant.redis._scripts import limit_keys
 
 from .helpers import PARTICIPANT_JSON, PARTICIPANT_URL, make_client
+from .redis_servers import PASSWORD, free_port, redis_server
 
-PASSWORD = "redis-s3cret-pw"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "redis_workers.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A password-protected redis-server of our own on a free loopback port."""
-    server = shutil.which("redis-server")
-    if server is None:
-        reason = "redis-server is not on PATH (apt-get install -y redis-server)"
-        if os.environ.get("AIOPARTICIPANT_REQUIRE_REDIS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    workdir = tmp_path_factory.mktemp("redis")
-    port = _free_port()
-    # The password comes through the config file, not argv, where `ps` would show it.
-    config = workdir / "redis.conf"
-    config.write_text(f"requirepass {PASSWORD}\n")
-    process = subprocess.Popen(  # noqa: S603 - a fixed program and arguments
-        [
-            server,
-            str(config),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
-    probe = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                probe.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    log = process.communicate()[0].decode(errors="replace")
-                    pytest.fail(f"redis-server did not start on port {port}:\n{log}")
-                time.sleep(0.05)
-        yield url
-    finally:
-        probe.close()
-        process.terminate()
-        try:
-            process.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @pytest.fixture
@@ -201,9 +141,10 @@ async def test_the_key_expires_once_the_limit_is_idle(redis_url: str, key: str) 
             await limiter.acquire()
             await limiter.acquire()
             # Full again within burst / rate = 0.1 s, and the key goes with it.
-            assert 0 < inspector.pttl(key) <= 100
+            state, _ = limit_keys(key)
+            assert 0 < inspector.pttl(state) <= 100
             await anyio.sleep(0.15)
-            assert inspector.exists(key) == 0
+            assert inspector.exists(state) == 0
     finally:
         inspector.close()
 
@@ -308,7 +249,7 @@ async def test_every_attempt_of_a_client_request_passes_the_redis_limiter(
 
 @pytest.mark.anyio
 async def test_an_unreachable_redis_fails_the_request_without_retrying_it(key: str) -> None:
-    url = f"redis://:{PASSWORD}@127.0.0.1:{_free_port()}/0"  # nobody listens there
+    url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"  # nobody listens there
     async with RedisRateLimiter(url, key=key, rate=10, burst=1) as limiter:
         with respx.mock(assert_all_called=False) as mock:
             route = mock.post(PARTICIPANT_URL).respond(200, content=PARTICIPANT_JSON)
@@ -348,7 +289,7 @@ async def test_the_script_is_loaded_again_after_redis_forgets_it(redis_url: str,
             await limiter.acquire()
             inspector.script_flush()  # what a restart or a failover to a fresh replica does
             await limiter.acquire()  # NOSCRIPT, then SCRIPT LOAD and EVALSHA again
-        assert inspector.exists(key) == 1
+        assert inspector.exists(limit_keys(key)[0]) == 1
     finally:
         inspector.close()
 
@@ -357,12 +298,13 @@ async def test_the_script_is_loaded_again_after_redis_forgets_it(redis_url: str,
 async def test_a_key_of_another_type_is_a_limiter_error(redis_url: str, key: str) -> None:
     inspector = redis.Redis.from_url(redis_url)
     try:
-        inspector.rpush(key, "not a limit")
+        state, _ = limit_keys(key)
+        inspector.rpush(state, "not a limit")
         async with RedisRateLimiter(redis_url, key=key, rate=10, burst=1) as limiter:
             with pytest.raises(RedisLimiterError, match="WRONGTYPE"):
                 await limiter.acquire()
     finally:
-        inspector.delete(key)
+        inspector.delete(state)
         inspector.close()
 
 
@@ -397,10 +339,10 @@ async def test_an_asyncio_redis_client_is_used_and_left_open(redis_url: str, key
             port = redis_url.rsplit(":", 1)[1].split("/")[0]
             assert repr(limiter) == (
                 f"RedisRateLimiter(client=<redis.asyncio.Redis at 127.0.0.1:{port}/0>, "
-                f"key={key!r}, rate=10, burst=2)"
+                f"key={key!r}, rate=10, burst=2, reserve=1)"
             )
         assert await client.ping()
-        assert await client.exists(key) == 1  # the script ran through this client
+        assert await client.exists(limit_keys(key)[0]) == 1  # the script ran through this client
     finally:
         await client.aclose()
 
@@ -444,7 +386,9 @@ async def test_a_closed_limiter_refuses_to_acquire(redis_url: str, key: str) -> 
 )
 def test_repr_never_shows_the_password(url: str, shown: str) -> None:
     limiter = RedisRateLimiter(url, key="k", rate=2.5, burst=3)
-    assert repr(limiter) == f"RedisRateLimiter(url={shown!r}, key='k', rate=2.5, burst=3)"
+    assert repr(limiter) == (
+        f"RedisRateLimiter(url={shown!r}, key='k', rate=2.5, burst=3, reserve=1)"
+    )
     assert "hunter2" not in str(limiter)
 
 

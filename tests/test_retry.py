@@ -17,7 +17,7 @@ from aioparticipant import (
     RateLimitError,
     ServerError,
 )
-from aioparticipant._retry import is_retryable
+from aioparticipant._retry import decide
 
 from .helpers import AUTH, PARTICIPANT_JSON, PARTICIPANT_URL, TOKEN, make_client
 
@@ -255,7 +255,7 @@ async def test_cancellation_is_never_classified_as_retryable() -> None:
     import trio
 
     for error in (asyncio.CancelledError(), trio.Cancelled._create(), KeyboardInterrupt()):  # type: ignore[attr-defined]
-        assert not is_retryable(error, announces=False, backoff=Backoff())
+        assert not decide(error, announces=False, backoff=Backoff()).retry
 
 
 async def test_bad_request_is_not_retried_even_with_retry_after() -> None:

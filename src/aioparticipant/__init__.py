@@ -6,6 +6,7 @@ async with AsyncClient() as client:
 
 from ._bulk import BulkOutcome, BulkResult, BulkRun, ParticipantUpdate
 from ._client import AsyncClient
+from ._events import RequestEvent, ResponseEvent, RetryEvent
 from ._exceptions import (
     AioParticipantError,
     APIConnectionError,
@@ -22,8 +23,10 @@ from ._exceptions import (
 )
 from ._http import ClientStats
 from ._jobs import BulkSummary, hold_all, mute_all, unhold_all, unmute_all, update_all
+from ._lanes import Priority
 from ._limiter import Limiter, TokenBucket
 from ._models import Participant, ParticipantPage
+from ._options import PerCallOptions
 from ._params import ListFilters, UpdateParameters
 from ._resources import Conference, ConferenceParticipants, ParticipantHandle
 from ._retry import Backoff
@@ -53,9 +56,14 @@ __all__ = [
     "ParticipantHandle",
     "ParticipantPage",
     "ParticipantUpdate",
+    "PerCallOptions",
     "PermissionDeniedError",
+    "Priority",
     "RateLimitError",
+    "RequestEvent",
     "ResponseDecodeError",
+    "ResponseEvent",
+    "RetryEvent",
     "ServerError",
     "TokenBucket",
     "UpdateParameters",

@@ -198,7 +198,7 @@ class BulkRun:
                 "bulk() takes an iterable or async iterable of ParticipantUpdate, "
                 f"got {type(updates).__name__}"
             )
-        if api.pipeline.closed:
+        if api.closed or api.pipeline.closed:
             raise RuntimeError("this AsyncClient is closed; create a new one")
         self._api = api
         self._updates = updates

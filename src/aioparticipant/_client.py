@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 import os
-import re
 from collections.abc import AsyncIterable, Iterable
 from types import TracebackType
 from typing import Literal
@@ -26,18 +26,21 @@ from ._constants import (
     SIGNALWIRE_API_PATH,
     USER_AGENT,
 )
+from ._events import EventHooksArg
 from ._exceptions import InvalidParameterError
 from ._http import ClientStats, Pipeline
+from ._lanes import Priority, check_priority
 from ._limiter import Limiter, TokenBucket
-from ._params import encode_path_segment
+from ._network import resolve_network
+from ._options import CallOptions, PerCallOptions
+from ._params import Unpack, encode_path_segment
 from ._resources import Conference, _Api
 from ._retry import Backoff
 from ._senders import AiohttpSender, HttpxSender, Sender
+from ._tls import VerifyTypes
+from ._validate import check_int, check_positive_number, has_control_characters
 
 __all__ = ["AsyncClient"]
-
-# Control characters, and lone surrogates (which no header or URL can encode).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class AsyncClient:
@@ -52,6 +55,16 @@ class AsyncClient:
     per second) and ``burst`` build a token bucket; ``limiter`` takes any object
     with ``async def acquire()`` instead. ``http_backend="aiohttp"`` is the
     faster asyncio-only transport (extra ``aioparticipant[fast]``).
+    ``proxy="http://[user:password@]host:port"`` sends every request through
+    that proxy; ``verify`` is ``True``, a CA bundle path or an
+    ``ssl.SSLContext`` (verification cannot be switched off). With
+    ``trust_env`` (the default), ``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` apply
+    unless ``proxy``/``verify`` are given.
+    ``event_hooks`` (``{"request": [...], "response": [...], "retry": [...]}``)
+    are called once per attempt; see ``RequestEvent``. Direct calls run in the
+    interactive lane; ``with_options(priority="bulk")`` and ``bulk()`` use the
+    bulk lane, which never delays an interactive call.
     """
 
     def __init__(
@@ -72,6 +85,10 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
         backoff: Backoff | None = None,
+        event_hooks: EventHooksArg | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: VerifyTypes = True,
     ) -> None:
         project_id = _credential(project_id, "project_id", ENV_PROJECT_ID)
         token = _credential(token, "token", ENV_API_TOKEN)
@@ -84,21 +101,15 @@ class AsyncClient:
         self.account_sid = project_id if account_sid is None else account_sid
         account_segment = encode_path_segment("account_sid", self.account_sid)
 
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidParameterError(
-                "max_retries",
-                f"max_retries must be an int >= 0 (0 disables retries), got {max_retries!r}",
-            )
-        if (
-            isinstance(max_connections, bool)
-            or not isinstance(max_connections, int)
-            or max_connections < 1
-        ):
-            raise InvalidParameterError(
-                "max_connections", f"max_connections must be an int >= 1, got {max_connections!r}"
-            )
+        check_int("max_connections", max_connections, minimum=1)
         self._limiter = _limiter(rate_limit, burst, limiter)
-        http_timeout = _timeout(timeout)
+        network = resolve_network(
+            self.base_url,
+            proxy=proxy,
+            trust_env=trust_env,
+            verify=verify,
+            custom_transport=transport is not None,
+        )
 
         credentials = base64.b64encode(f"{project_id}:{token}".encode()).decode("ascii")
         headers = {
@@ -116,7 +127,10 @@ class AsyncClient:
                 keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
             )
             sender = HttpxSender(
-                headers=headers, timeout=http_timeout, limits=limits, transport=transport
+                headers=headers,
+                limits=limits,
+                transport=transport,
+                network=network,
             )
         elif http_backend == "aiohttp":
             if transport is not None:
@@ -126,9 +140,9 @@ class AsyncClient:
                 )
             sender = AiohttpSender(
                 headers=headers,
-                timeout=http_timeout,
                 max_connections=max_connections,
                 keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY,
+                network=network,
             )
         else:
             raise InvalidParameterError(
@@ -136,21 +150,50 @@ class AsyncClient:
             )
         self.http_backend = http_backend
         self.max_connections = max_connections
+        options = CallOptions.build(
+            sender,
+            timeout=timeout,
+            max_retries=max_retries,
+            priority="interactive",
+            event_hooks=event_hooks,
+        )
         self._pipeline = Pipeline(
             sender=sender,
             max_in_flight=max_connections,
             limiter=self._limiter,
-            max_retries=max_retries,
             backoff=backoff or Backoff(),
             secrets=(credentials.encode("ascii"), token.encode()),
         )
-        self._api = _Api(self._pipeline, self.base_url, f"/Accounts/{account_segment}")
+        self._api = _Api(self._pipeline, self.base_url, f"/Accounts/{account_segment}", options)
+        self._is_view = False
 
     def __repr__(self) -> str:
+        lane = self._api.options.priority
         return (
             f"AsyncClient(base_url={self.base_url!r}, account_sid={self.account_sid!r}, "
-            f"http_backend={self.http_backend!r})"
+            f"http_backend={self.http_backend!r}"
+            + (f", priority={lane!r}" if lane != "interactive" else "")
+            + ")"
         )
+
+    def with_options(self, **options: Unpack[PerCallOptions]) -> AsyncClient:
+        """A client for the same Space with other per-call options; what is left out is inherited.
+
+        ``timeout``, ``max_retries``, ``priority`` (``"interactive"`` or
+        ``"bulk"``) and ``event_hooks``. The new client shares this one's
+        connections, limiter, shared pause and ``stats``: it costs nothing to
+        make, per request handler or per job. Closing this client closes it
+        too; its own ``aclose()`` closes nothing but itself.
+
+            fast = client.with_options(timeout=0.3, max_retries=0)   # a web handler's budget
+            batch = client.with_options(priority="bulk")              # background work
+        """
+        call_options = self._api.options.updated(self._pipeline.sender, options)
+        view = object.__new__(AsyncClient)  # not copy.copy: pickling is refused on purpose
+        view.__dict__.update(self.__dict__)
+        view._api = self._api.with_options(call_options)
+        view._is_view = True
+        return view
 
     def __getstate__(self) -> object:
         raise TypeError("AsyncClient cannot be pickled: it holds credentials and open connections")
@@ -164,6 +207,7 @@ class AsyncClient:
         updates: Iterable[ParticipantUpdate] | AsyncIterable[ParticipantUpdate],
         *,
         concurrency: int = DEFAULT_BULK_CONCURRENCY,
+        priority: Priority = "bulk",
     ) -> BulkRun:
         """Send many updates, at most ``concurrency`` at a time; results come as they complete.
 
@@ -175,9 +219,13 @@ class AsyncClient:
         ``updates`` (``ParticipantUpdate`` objects, an iterable or async
         iterable) is read lazily. Every update read gives one ``BulkResult``;
         a failure is a result, never the end of the run. Leaving the block
-        early cancels the updates still in flight. See ``BulkRun``.
+        early cancels the updates still in flight. The run is in the bulk lane
+        unless ``priority="interactive"``: interactive calls made meanwhile go
+        first. See ``BulkRun``.
         """
-        return BulkRun(self._api, updates, concurrency=concurrency)
+        self._check_open()
+        api = self._api.in_lane(check_priority(priority))
+        return BulkRun(api, updates, concurrency=concurrency)
 
     @property
     def limiter(self) -> Limiter | None:
@@ -191,12 +239,22 @@ class AsyncClient:
 
     @property
     def is_closed(self) -> bool:
-        """Whether ``aclose()`` was called."""
-        return self._pipeline.closed
+        """Whether ``aclose()`` was called (on this client, or on the one it was made from)."""
+        return self._api.closed or self._pipeline.closed
 
     async def aclose(self) -> None:
-        """Close the connection pool. The client cannot be used afterwards."""
+        """Close the connection pool. The client cannot be used afterwards.
+
+        On a client from ``with_options`` this closes only that client.
+        """
+        if self._is_view:
+            self._api.closed = True
+            return
         await self._pipeline.aclose()
+
+    def _check_open(self) -> None:
+        if self.is_closed:
+            raise RuntimeError("this AsyncClient is closed; create a new one")
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -217,7 +275,7 @@ def _credential(value: str | None, parameter: str, variable: str) -> str:
         raise InvalidParameterError(
             parameter, f"{parameter} is missing: pass {parameter}=... or set {variable}"
         )
-    if not isinstance(value, str) or not value or _CONTROL.search(value):
+    if not isinstance(value, str) or not value or has_control_characters(value):
         # The value itself is never echoed: it may be a secret.
         raise InvalidParameterError(
             parameter, f"{parameter} must be a non-empty str without control characters"
@@ -252,7 +310,7 @@ def _base_url(base_url: str | None, space_url: str | None, *, allow_insecure_htt
 
 
 def _checked_url(parameter: str, value: str, *, allow_insecure_http: bool) -> str:
-    if not isinstance(value, str) or _CONTROL.search(value):
+    if not isinstance(value, str) or has_control_characters(value):
         raise InvalidParameterError(
             parameter, f"{parameter} must be a URL string without control characters"
         )
@@ -294,18 +352,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if timeout is None:
-        return httpx.Timeout(None)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise InvalidParameterError(
-            "timeout", f"timeout must be seconds > 0 or an httpx.Timeout, got {timeout!r}"
-        )
-    return httpx.Timeout(float(timeout))
-
-
 def _limiter(
     rate_limit: float | None, burst: int | None, limiter: Limiter | None
 ) -> Limiter | None:
@@ -323,8 +369,9 @@ def _limiter(
         if burst is not None:
             raise InvalidParameterError("burst", "burst needs rate_limit: pass rate_limit=... too")
         return None
-    try:
-        return TokenBucket(rate_limit, burst)
-    except ValueError as error:
-        name = "burst" if str(error).startswith("burst") else "rate_limit"
-        raise InvalidParameterError(name, str(error).replace("rate ", "rate_limit ", 1)) from None
+    if rate_limit == math.inf:
+        raise InvalidParameterError(
+            "rate_limit", "rate_limit must be finite; leave it unset for no limit"
+        )
+    rate = check_positive_number("rate_limit", rate_limit, what="a number of requests per second")
+    return TokenBucket(rate, burst)

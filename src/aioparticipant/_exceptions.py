@@ -69,10 +69,12 @@ class APIError(AioParticipantError):
         more_info: str | None = None,
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
         method: str | None = None,
         path: str | None = None,
     ) -> None:
         self.status = status
+        self.retry_after = retry_after
         self.code = code
         self.message = message
         self.more_info = more_info
@@ -117,10 +119,6 @@ class NotFoundError(APIError):
 
 class RateLimitError(APIError):
     """429: too many requests. ``retry_after`` is the server's wait in seconds, or ``None``."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kwargs)
 
 
 class ServerError(APIError):
@@ -188,15 +186,11 @@ def error_from_response(
         "more_info": more_info,
         "headers": headers,
         "request_id": request_id,
+        "retry_after": parse_retry_after(lowered.get("retry-after")),
         "method": method,
         "path": path,
     }
-    cls = error_class_for_status(status)
-    if cls is RateLimitError:
-        return RateLimitError(
-            message, retry_after=parse_retry_after(lowered.get("retry-after")), **common
-        )
-    return cls(message, **common)
+    return error_class_for_status(status)(message, **common)
 
 
 def _parse_error_body(body: bytes) -> tuple[int | None, str, str | None]:

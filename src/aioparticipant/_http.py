@@ -1,21 +1,27 @@
-"""The one request pipeline: bound → pause → rate → send → classify → retry.
+"""The one request pipeline: wait its turn (pause → rate → slot) → send → classify → retry.
 
 Read top to bottom, this is everything that happens to a request after its
-parameters were validated.
+parameters were validated. Every wait is lane-aware: an interactive request
+never queues behind a bulk one, for the end of a pause, a token or a slot.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import anyio
-
-from ._exceptions import APIConnectionError, APIError, RateLimitError, error_from_response
-from ._limiter import Limiter, SharedPause
-from ._retry import Backoff, is_retryable, make_retrying
+from ._events import RequestEvent, ResponseEvent, RetryEvent, emit
+from ._exceptions import APIConnectionError, APIError, error_from_response
+from ._lanes import Priority
+from ._limiter import Limiter, SharedPause, lane_acquirer
+from ._options import CallOptions
+from ._retry import Backoff, decide, log_retry, make_retrying
 from ._senders import RawResponse, Sender
+from ._slots import LaneSlots
+from ._tracing import ATTEMPTS, call_span
 
-__all__ = ["ClientStats", "Pipeline"]
+__all__ = ["Call", "ClientStats", "Pipeline"]
 
 
 @dataclass
@@ -35,7 +41,7 @@ class ClientStats:
     retries_after_5xx: int = 0
     retries_after_connection_error: int = 0
 
-    def _count_retry(self, cause: BaseException | None) -> None:
+    def _count_retry(self, cause: BaseException) -> None:
         self.retries += 1
         if isinstance(cause, APIError):
             if cause.status == 429:
@@ -46,8 +52,26 @@ class ClientStats:
             self.retries_after_connection_error += 1
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API call: what it is (for spans) and what to send.
+
+    ``path`` is what log lines, events and errors show of the URL;
+    ``announces`` marks a request that must not be delivered twice.
+    """
+
+    operation: str
+    method: str
+    url: str
+    path: str
+    form: bytes | None = None
+    announces: bool = False
+    conference_sid: str | None = None
+    call_sid: str | None = None
+
+
 class Pipeline:
-    """Sends requests for one client under its concurrency bound, limiter and retry policy."""
+    """Sends the calls of one client (and its views) under its bound, limiter and retry policy."""
 
     def __init__(
         self,
@@ -55,101 +79,141 @@ class Pipeline:
         sender: Sender,
         max_in_flight: int,
         limiter: Limiter | None,
-        max_retries: int,
         backoff: Backoff,
         secrets: tuple[bytes, ...] = (),
     ) -> None:
-        self._sender = sender
+        self.sender = sender
         # Credentials an error page may quote back (a proxy echoing the
         # Authorization header): they never reach an exception message.
         self._secrets = tuple(secret for secret in secrets if len(secret) >= 4)
         # Our own bound in front of the connection pool: a request waits here,
         # where cancelling it is free, never inside the pool.
-        self._slots = anyio.Semaphore(max_in_flight, fast_acquire=True)
-        self._limiter = limiter
+        self._slots = LaneSlots(max_in_flight)
+        self._take_token = None if limiter is None else lane_acquirer(limiter)
+        self._limiter_pause: Callable[[float], Awaitable[None]] | None = getattr(
+            limiter, "pause_for", None
+        )
         self._pause = SharedPause()
-        self._max_retries = max_retries
         self._backoff = backoff
         self.closed = False
         self.stats = ClientStats()
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        *,
-        form: bytes | None = None,
-        announces: bool = False,
-    ) -> RawResponse:
-        """Send ``method url`` with retries; return a 2xx response or raise the right error.
-
-        ``path`` is what log lines and errors show of the URL. ``announces``
-        marks a request that must not be delivered twice.
-        """
+    async def request(self, call: Call, options: CallOptions) -> RawResponse:
+        """Send ``call`` with retries; return a 2xx response or raise the right error."""
         if self.closed:
             raise RuntimeError("this AsyncClient is closed; create a new one")
         self.stats.requests += 1
+        span = call_span(call.operation, options.priority, call.conference_sid, call.call_sid)
+        if span is None:
+            return await self._with_retries(call, options, [0])
+        attempts = [0]
+        with span as current:
+            try:
+                return await self._with_retries(call, options, attempts)
+            finally:
+                current.set_attribute(ATTEMPTS, attempts[0])
+
+    async def _with_retries(
+        self, call: Call, options: CallOptions, attempts: list[int]
+    ) -> RawResponse:
         # The first attempt runs bare: most requests succeed, and a tenacity
         # controller per request would cost more CPU than the request itself.
         try:
-            return await self._attempt(method, path, url, form)
+            return await self._attempt(call, options, attempts)
         except (APIError, APIConnectionError) as error:
-            if self._max_retries == 0 or not is_retryable(
-                error, announces=announces, backoff=self._backoff
-            ):
+            verdict = decide(error, announces=call.announces, backoff=self._backoff)
+            if options.max_retries == 0 or not verdict.retry:
                 raise
             first_failure: BaseException = error
         # From the first failure on, retrying is tenacity's: it is handed that
-        # failure as its own first attempt, then owns every wait, log line and stop.
-        retrying = make_retrying(
-            max_retries=self._max_retries,
-            backoff=self._backoff,
-            announces=announces,
-            on_retry=self.stats._count_retry,
-        )
+        # failure as its own first attempt, then owns every wait and stop.
         replay = [first_failure]
 
-        async def attempt(method: str, path: str, url: str, form: bytes | None) -> RawResponse:
+        async def attempt() -> RawResponse:
             if replay:
                 raise replay.pop()
-            return await self._attempt(method, path, url, form)
+            return await self._attempt(call, options, attempts)
 
+        async def before_retry(error: BaseException, failed: int, wait: float) -> None:
+            self.stats._count_retry(error)
+            log_retry(call.method, call.path, error, failed, options.max_retries + 1, wait)
+            if options.hooks.retry:
+                event = RetryEvent(call.method, call.path, failed, options.priority, error, wait)
+                await emit(options.hooks.retry, event)
+
+        retrying = make_retrying(
+            max_retries=options.max_retries,
+            backoff=self._backoff,
+            announces=call.announces,
+            before_retry=before_retry,
+        )
         try:
-            response: RawResponse = await retrying(attempt, method, path, url, form)
+            response: RawResponse = await retrying(attempt)
         except (APIError, APIConnectionError) as error:
-            error.attempts = retrying.statistics.get("attempt_number", 1)
+            error.attempts = attempts[0]
             raise
         return response
 
-    async def _attempt(self, method: str, path: str, url: str, form: bytes | None) -> RawResponse:
-        async with self._slots:
-            await self._pause.wait()
-            if self._limiter is not None:
-                await self._limiter.acquire()
+    async def _attempt(self, call: Call, options: CallOptions, attempts: list[int]) -> RawResponse:
+        lane = options.priority
+        await self._pause.wait(lane)
+        await self._wait_for_token(lane)
+        await self._slots.acquire(lane)
+        try:
+            attempts[0] += 1
             self.stats.attempts += 1
-            response = await self._sender.send(method, url, form)
+            if options.hooks.request:
+                await emit(
+                    options.hooks.request, RequestEvent(call.method, call.path, attempts[0], lane)
+                )
+            started = time.perf_counter()
+            response = await self.sender.send(
+                call.method, call.url, call.form, options.sender_timeout
+            )
+        finally:
+            self._slots.release()
+        if options.hooks.response:
+            elapsed = time.perf_counter() - started
+            event = ResponseEvent(
+                call.method,
+                call.path,
+                attempts[0],
+                lane,
+                response.status,
+                response.headers,
+                elapsed,
+            )
+            await emit(options.hooks.response, event)
         if response.status < 300:
             return response
+        error = self._error(call, response)
+        pause = decide(error, announces=call.announces, backoff=self._backoff).pause
+        if pause is not None:
+            await self._pause_everyone(pause)
+        raise error
+
+    async def _wait_for_token(self, lane: Priority) -> None:
+        if self._take_token is not None:
+            await self._take_token(lane)
+
+    async def _pause_everyone(self, seconds: float) -> None:
+        self._pause.pause_for(seconds)
+        if self._limiter_pause is not None:
+            await self._limiter_pause(seconds)
+
+    def _error(self, call: Call, response: RawResponse) -> APIError:
         body = response.body
         for secret in self._secrets:
             body = body.replace(secret, b"[redacted]")
-        error = error_from_response(
+        return error_from_response(
             response.status,
             response.headers,
             body,
             reason=response.reason,
-            method=method,
-            path=path,
+            method=call.method,
+            path=call.path,
         )
-        if (
-            isinstance(error, RateLimitError)
-            and error.retry_after is not None
-            and error.retry_after <= self._backoff.max_retry_after
-        ):
-            self._pause.pause_for(error.retry_after)
-        raise error
 
     async def aclose(self) -> None:
         self.closed = True
-        await self._sender.aclose()
+        await self.sender.aclose()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from ._bulk import BulkOutcome, BulkResult, ParticipantUpdate
 from ._constants import DEFAULT_BULK_CONCURRENCY, MAX_PAGE_SIZE
+from ._lanes import Priority
 from ._params import Unpack, UpdateParameters, encode_update
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ async def update_all(
     *,
     except_call_sids: Collection[str] = (),
     concurrency: int = DEFAULT_BULK_CONCURRENCY,
+    priority: Priority = "bulk",
     **params: Unpack[UpdateParameters],
 ) -> BulkSummary:
     """Apply one update to every participant of a conference (or to each pair given).
@@ -68,7 +70,9 @@ async def update_all(
     page as the updates go out, or an iterable of ``(conference_sid,
     call_sid)`` pairs. Participants whose call sid is in ``except_call_sids``
     (the moderator, the agent) are skipped. Parameters are checked before
-    anything is sent; an error listing the conference is raised.
+    anything is sent; an error listing the conference is raised. The updates
+    run in the bulk lane (``priority="bulk"``), so interactive calls made
+    meanwhile go first; the listing runs in the client's own lane.
     """
     encode_update(params, caller="update_all")  # a typo fails here, before any listing
     excluded = {except_call_sids} if isinstance(except_call_sids, str) else set(except_call_sids)
@@ -92,7 +96,7 @@ async def update_all(
 
     counts = dict.fromkeys(BulkOutcome, 0)
     failures: list[BulkResult] = []
-    async with client.bulk(targets(), concurrency=concurrency) as results:
+    async with client.bulk(targets(), concurrency=concurrency, priority=priority) as results:
         async for result in results:
             outcome = result.outcome
             counts[outcome] += 1
@@ -113,6 +117,7 @@ async def mute_all(
     *,
     except_call_sids: Collection[str] = (),
     concurrency: int = DEFAULT_BULK_CONCURRENCY,
+    priority: Priority = "bulk",
 ) -> BulkSummary:
     """Mute everyone in a conference (or each pair given), except ``except_call_sids``."""
     return await update_all(
@@ -120,6 +125,7 @@ async def mute_all(
         participants,
         except_call_sids=except_call_sids,
         concurrency=concurrency,
+        priority=priority,
         muted=True,
     )
 
@@ -130,6 +136,7 @@ async def unmute_all(
     *,
     except_call_sids: Collection[str] = (),
     concurrency: int = DEFAULT_BULK_CONCURRENCY,
+    priority: Priority = "bulk",
 ) -> BulkSummary:
     """Unmute everyone in a conference (or each pair given), except ``except_call_sids``."""
     return await update_all(
@@ -137,6 +144,7 @@ async def unmute_all(
         participants,
         except_call_sids=except_call_sids,
         concurrency=concurrency,
+        priority=priority,
         muted=False,
     )
 
@@ -149,6 +157,7 @@ async def hold_all(
     hold_method: str | None = None,
     except_call_sids: Collection[str] = (),
     concurrency: int = DEFAULT_BULK_CONCURRENCY,
+    priority: Priority = "bulk",
 ) -> BulkSummary:
     """Put everyone in a conference (or each pair given) on hold, except ``except_call_sids``.
 
@@ -159,6 +168,7 @@ async def hold_all(
         participants,
         except_call_sids=except_call_sids,
         concurrency=concurrency,
+        priority=priority,
         hold=True,
         hold_url=hold_url,
         hold_method=hold_method,
@@ -171,6 +181,7 @@ async def unhold_all(
     *,
     except_call_sids: Collection[str] = (),
     concurrency: int = DEFAULT_BULK_CONCURRENCY,
+    priority: Priority = "bulk",
 ) -> BulkSummary:
     """Take everyone in a conference (or each pair given) off hold, except ``except_call_sids``."""
     return await update_all(
@@ -178,5 +189,6 @@ async def unhold_all(
         participants,
         except_call_sids=except_call_sids,
         concurrency=concurrency,
+        priority=priority,
         hold=False,
     )

@@ -47,13 +47,23 @@ class Participant(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ParticipantPage(msgspec.Struct, frozen=True, kw_only=True):
-    """One page of ``participants.list``: the records and where the next page is."""
+    """One page of a conference's participants, with the paging fields of Twilio's spec.
+
+    The ``*_uri`` fields are root-relative paths as the API sends them
+    (``None`` when there is no such page). ``page`` counts from 0; ``start``
+    and ``end`` are the positions of the page's first and last records in the
+    whole list. Any field may be ``None`` when the API leaves it out.
+    """
 
     participants: list[Participant] = msgspec.field(default_factory=list)
+    uri: str | None = None
+    first_page_uri: str | None = None
+    previous_page_uri: str | None = None
     next_page_uri: str | None = None
     page: int | None = None
     page_size: int | None = None
-    uri: str | None = None
+    start: int | None = None
+    end: int | None = None
 
 
 _DATE_FIELDS: Final = ("date_created", "date_updated")
@@ -80,10 +90,11 @@ _WireParticipantPage: Any = msgspec.defstruct(
     "_WireParticipantPage",
     [
         ("participants", list[_WireParticipant] | None, None),
-        ("next_page_uri", str | None, None),
-        ("page", int | None, None),
-        ("page_size", int | None, None),
-        ("uri", str | None, None),
+        *(
+            (field.name, field.type, None)
+            for field in msgspec.structs.fields(ParticipantPage)
+            if field.name != "participants"
+        ),
     ],
     kw_only=True,
     frozen=True,
@@ -132,8 +143,12 @@ def decode_participant_page(body: bytes) -> ParticipantPage:
     wire = _PAGE_DECODER.decode(body)
     return ParticipantPage(
         participants=[_from_wire(item) for item in wire.participants or ()],
+        uri=wire.uri,
+        first_page_uri=wire.first_page_uri or None,
+        previous_page_uri=wire.previous_page_uri or None,
         next_page_uri=wire.next_page_uri or None,
         page=wire.page,
         page_size=wire.page_size,
-        uri=wire.uri,
+        start=wire.start,
+        end=wire.end,
     )

@@ -9,8 +9,10 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import msgspec
 
 from ._exceptions import AioParticipantError, NotFoundError, ResponseDecodeError
-from ._http import Pipeline
+from ._http import Call, Pipeline
+from ._lanes import Priority
 from ._models import Participant, ParticipantPage, decode_participant, decode_participant_page
+from ._options import CallOptions
 from ._params import (
     ListFilters,
     Unpack,
@@ -27,14 +29,32 @@ T = TypeVar("T")
 
 
 class _Api:
-    """Where the account's resources live, and the pipeline that reaches them."""
+    """Where the account's resources live, the pipeline that reaches them, and the call options."""
 
-    def __init__(self, pipeline: Pipeline, base_url: str, account_path: str) -> None:
+    def __init__(
+        self, pipeline: Pipeline, base_url: str, account_path: str, options: CallOptions
+    ) -> None:
         self.pipeline = pipeline
         self.base_url = base_url
         self.account_path = account_path  # "/Accounts/{account_sid}", already encoded
+        self.options = options
+        self.closed = False  # a with_options view closed on its own
         base = urlsplit(base_url)
         self.origin = (base.scheme, base.netloc)
+
+    def with_options(self, options: CallOptions) -> _Api:
+        """The same account and pipeline, calling with ``options``."""
+        return _Api(self.pipeline, self.base_url, self.account_path, options)
+
+    def in_lane(self, priority: Priority) -> _Api:
+        """The same account and pipeline, calling in the ``priority`` lane."""
+        options = self.options.in_lane(priority)
+        return self if options is self.options else self.with_options(options)
+
+    async def send(self, call: Call) -> RawResponse:
+        if self.closed:
+            raise RuntimeError("this AsyncClient is closed; create a new one")
+        return await self.pipeline.request(call, self.options)
 
 
 class Conference:
@@ -44,7 +64,7 @@ class Conference:
         self.sid = conference_sid
         segment = encode_path_segment("conference_sid", conference_sid)
         self.participants = ConferenceParticipants(
-            api, f"{api.account_path}/Conferences/{segment}/Participants"
+            api, f"{api.account_path}/Conferences/{segment}/Participants", conference_sid
         )
 
     def __repr__(self) -> str:
@@ -54,14 +74,17 @@ class Conference:
 class ConferenceParticipants:
     """The participants of one conference: call it with a call sid, or list them."""
 
-    def __init__(self, api: _Api, path: str) -> None:
+    def __init__(self, api: _Api, path: str, conference_sid: str) -> None:
         self._api = api
         self._path = path
+        self._conference_sid = conference_sid
 
     def __call__(self, call_sid: str) -> ParticipantHandle:
         """The participant whose call (or Twilio label) is ``call_sid``."""
         segment = encode_path_segment("call_sid", call_sid)
-        return ParticipantHandle(self._api, f"{self._path}/{segment}.json", call_sid)
+        return ParticipantHandle(
+            self._api, f"{self._path}/{segment}.json", self._conference_sid, call_sid
+        )
 
     async def list(self, **filters: Unpack[ListFilters]) -> list[Participant]:
         """Every participant matching the filters (``muted``, ``hold``, ``coaching``, ``page_size``), all pages."""
@@ -84,7 +107,8 @@ class ConferenceParticipants:
         next_url: str | None = url
         while next_url is not None:
             path = next_url[len(api.base_url) :] if next_url.startswith(api.base_url) else next_url
-            response = await api.pipeline.request("GET", next_url, path)
+            call = Call("list", "GET", next_url, path, conference_sid=self._conference_sid)
+            response = await api.send(call)
             page: ParticipantPage = _decode(response, decode_participant_page, "GET", path)
             for participant in page.participants:
                 yield participant
@@ -106,10 +130,11 @@ class ConferenceParticipants:
 class ParticipantHandle:
     """One participant of one conference. Nothing is sent until a method is awaited."""
 
-    def __init__(self, api: _Api, path: str, call_sid: str) -> None:
+    def __init__(self, api: _Api, path: str, conference_sid: str, call_sid: str) -> None:
         self._api = api
         self._path = path
         self._url = api.base_url + path
+        self.conference_sid = conference_sid
         self.call_sid = call_sid
 
     def __repr__(self) -> str:
@@ -120,16 +145,29 @@ class ParticipantHandle:
         form = encode_update(params)
         return await self._post(form)
 
+    def _call(
+        self, operation: str, method: str, form: bytes | None = None, *, announces: bool = False
+    ) -> Call:
+        return Call(
+            operation,
+            method,
+            self._url,
+            self._path,
+            form,
+            announces,
+            self.conference_sid,
+            self.call_sid,
+        )
+
     async def _post(self, form: dict[str, str]) -> Participant:
         body = urlencode(form).encode("ascii")
-        response = await self._api.pipeline.request(
-            "POST", self._url, self._path, form=body, announces="AnnounceUrl" in form
-        )
+        call = self._call("update", "POST", body, announces="AnnounceUrl" in form)
+        response = await self._api.send(call)
         return _decode(response, decode_participant, "POST", self._path)
 
     async def fetch(self) -> Participant:
         """The participant's current state."""
-        response = await self._api.pipeline.request("GET", self._url, self._path)
+        response = await self._api.send(self._call("fetch", "GET"))
         return _decode(response, decode_participant, "GET", self._path)
 
     async def delete(self) -> None:
@@ -139,7 +177,7 @@ class ParticipantHandle:
         retry is success: an earlier attempt whose answer was lost removed them.
         """
         try:
-            await self._api.pipeline.request("DELETE", self._url, self._path)
+            await self._api.send(self._call("delete", "DELETE"))
         except NotFoundError as error:
             if error.attempts == 1:
                 raise

@@ -10,12 +10,15 @@ Ctrl-C once: no new updates start, the ones in flight finish and are recorded.
 Ctrl-C twice (or SIGTERM): the ones in flight are cancelled. Either way every
 completed row is in RESULTS and the exit code is 130 (143 for SIGTERM).
 Exit codes otherwise: 0 when every row in RESULTS succeeded, 1 when some did
-not (a participant not found counts as not succeeded), 2 for a usage error.
+not (a participant not found counts as not succeeded), 2 for a usage error
+(or a shared limit in Redis that could not be reached: the rows it held back
+are not recorded, and ``--resume`` sends them).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -34,6 +37,7 @@ from .._exceptions import InvalidParameterError
 from .._params import encode_update
 from ._argtypes import at_least
 from ._bulk_input import InputError, Row, RowReader, count_rows
+from ._bulk_redis import add_redis_flags, is_limiter_failure, limiter_from_args, redis_warnings_to
 from ._bulk_results import (
     Ledger,
     ResultsError,
@@ -67,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "booleans true/false, yes/no or 1/0; an empty cell is 'not set' (to send '' use "
         "JSON Lines or the flag). JSON Lines: objects with the same keys. Values in a row "
         "override the flags. Exit codes: 0 all rows succeeded, 1 some did not, "
-        "2 usage error, 130 interrupted (finish with --resume)."
+        "2 usage error (or Redis unreachable), 130 interrupted (finish with --resume)."
     )
     parser.add_argument("input", metavar="INPUT", help="CSV or JSON Lines file, or - for stdin")
     parser.add_argument(
@@ -123,6 +127,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Applied to each row, under the row's own values.",
     )
     add_connection_flags(parser)
+    add_redis_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,10 +155,12 @@ async def _main(args: argparse.Namespace) -> int:
     if args.dry_run:
         return await _dry_run(reader, ledger, quiet=args.quiet)
     try:
+        limiter = limiter_from_args(args)  # a shared limit through Redis, if asked for
         client = client_from_args(
             args,
-            rate_limit=args.rate,
-            burst=args.burst,
+            rate_limit=None if limiter else args.rate,
+            burst=None if limiter else args.burst,
+            limiter=limiter,
             max_retries=args.max_retries,
             max_connections=args.concurrency,
         )
@@ -170,8 +177,10 @@ async def _main(args: argparse.Namespace) -> int:
         _count_in_background(args.input, args.format, ledger.count, progress)
     job = _Job(client, reader, ledger, results, counters, progress, args.concurrency)
     try:
-        with quiet_retry_lines():
-            async with client:
+        with quiet_retry_lines(), redis_warnings_to(progress.note):
+            async with client, contextlib.AsyncExitStack() as stack:
+                if limiter is not None:
+                    await stack.enter_async_context(limiter)
                 await job.run()
     finally:
         results.close()
@@ -287,6 +296,14 @@ class _Job:
 
     def _record(self, result: BulkResult) -> None:
         row = self._row_of.pop(id(result.update))
+        if is_limiter_failure(result.error):
+            # Never sent: left unrecorded, so --resume sends it once Redis is back.
+            if not self._stopping:
+                self._stop_on_problem(
+                    f"{result.error}. The run stopped: once Redis answers, the same command "
+                    "with --resume sends the rest (or pass --redis-fallback-rate)"
+                )
+            return
         self.results.write(encode_result(row, result))
         counters = self.counters
         counters.done += 1

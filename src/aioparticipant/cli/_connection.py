@@ -4,6 +4,11 @@
 ``SIGNALWIRE_*`` variables. The token has no flag on purpose: a command line
 is visible to every user of the machine (``ps``), so it comes from
 ``SIGNALWIRE_API_TOKEN`` or from a file (``--token-file``), and is never printed.
+
+The network comes from the environment as for ``AsyncClient`` (``HTTPS_PROXY``,
+``NO_PROXY``, ``SSL_CERT_FILE``, ...); ``--proxy`` and ``--ca-bundle`` override
+it. A proxy password is never printed (errors show it as ``***``); it is
+better kept in ``HTTPS_PROXY`` than on the command line, for the same reason.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ __all__ = ["add_connection_flags", "client_from_args"]
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    """Add ``--project-id``, ``--space-url``, ``--base-url``, ``--token-file``, ``--http-backend``."""
+    """Add ``--project-id``, ``--space-url``, ``--base-url``, ``--token-file``,
+    ``--http-backend``, ``--proxy`` and ``--ca-bundle``."""
     group = parser.add_argument_group(
         "connection",
-        f"Defaults come from {ENV_PROJECT_ID}, {ENV_API_TOKEN} and {ENV_SPACE_URL}.",
+        f"Defaults come from {ENV_PROJECT_ID}, {ENV_API_TOKEN} and {ENV_SPACE_URL}; "
+        "the proxy and CA certificates from HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY, "
+        "SSL_CERT_FILE and SSL_CERT_DIR.",
     )
     group.add_argument(
         "--project-id", metavar="ID", help=f"project id (default: ${ENV_PROJECT_ID})"
@@ -53,6 +61,19 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "httpx", "aiohttp"],
         default="auto",
         help="HTTP library; auto: aiohttp when installed (faster), else httpx",
+    )
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send every request through this HTTP proxy, http://[user:password@]host:port "
+        "(default: $HTTPS_PROXY, unless NO_PROXY matches; a password here is visible in ps, "
+        "so prefer the variable)",
+    )
+    group.add_argument(
+        "--ca-bundle",
+        metavar="PATH",
+        help="trust the CA certificates in this PEM file or hashed directory "
+        "(a TLS-inspecting proxy's; default: $SSL_CERT_FILE / $SSL_CERT_DIR, else certifi)",
     )
 
 
@@ -93,6 +114,8 @@ def client_from_args(args: argparse.Namespace, **options: Any) -> AsyncClient:
         space_url=args.space_url,
         base_url=args.base_url,
         http_backend=_backend(args.http_backend),
+        proxy=args.proxy,
+        verify=True if args.ca_bundle is None else args.ca_bundle,
         **options,
     )
 

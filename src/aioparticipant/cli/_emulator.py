@@ -21,7 +21,7 @@ from ..emulator import Emulator, EmulatorServer, serve
 from ..emulator._serve import check_loopback
 from ._argtypes import fraction, non_negative_float, port, positive_float
 
-__all__ = ["HELP", "configure", "run"]
+__all__ = ["HELP", "add_rate_window_argument", "configure", "run"]
 
 HELP = "serve the in-memory emulator of the participant API on a loopback port"
 
@@ -55,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         help="answer 429 + Retry-After past R requests per second",
     )
+    add_rate_window_argument(parser)
     parser.add_argument(
         "--latency",
         metavar="S",
@@ -79,6 +80,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed for the injected faults (reproducible)")
 
 
+def add_rate_window_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--rate-window S`` (``args.rate_window``, for ``Emulator(rate_window=...)``).
+
+    Shared with any command that serves an emulator, so the flag reads the same everywhere.
+    """
+    parser.add_argument(
+        "--rate-window",
+        metavar="S",
+        type=positive_float,
+        default=1.0,
+        help="seconds over which the rate limit is counted: at most R×S requests in any "
+        "S seconds (default: 1; SignalWire counts 13,800 per 10 s: --rate-limit 1380 "
+        "--rate-window 10)",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C; exit 0 then, 2 for bad arguments."""
     try:
@@ -94,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             project_id=project_id or str(uuid.uuid4()),
             token=token or secrets.token_urlsafe(24),
             rate_limit=args.rate_limit,
+            rate_window=args.rate_window,
             latency=args.latency,
             error_rate=args.error_rate,
             drop_rate=args.drop_rate,
@@ -150,7 +168,12 @@ def run(args: argparse.Namespace) -> int:
 def _describe_faults(args: argparse.Namespace) -> str:
     parts = []
     if args.rate_limit is not None:
-        parts.append(f"rate limit {args.rate_limit:g}/s")
+        if args.rate_window == 1:
+            parts.append(f"rate limit {args.rate_limit:g}/s")
+        else:
+            parts.append(
+                f"rate limit {args.rate_limit * args.rate_window:g} per {args.rate_window:g}s"
+            )
     if args.latency:
         parts.append(f"latency {args.latency:g}s")
     if args.error_rate:

@@ -6,8 +6,10 @@
 ``aioparticipant[emulator]``, which brings uvicorn).
 """
 
-from ._app import CLOSE_CONNECTION_KEY, ConnectionDropped, Emulator, EmulatorStats
+from ._app import Emulator
+from ._asgi import CLOSE_CONNECTION_KEY, ConnectionDropped
 from ._serve import EmulatorServer, serve, serve_in_thread
+from ._stats import EmulatorStats
 
 __all__ = [
     "CLOSE_CONNECTION_KEY",

@@ -1,49 +1,21 @@
-"""What makes the emulator misbehave on purpose: a rate limit and injected faults.
+"""The faults the emulator injects on purpose: 5xx answers and dropped connections.
 
-Both are deterministic given a seed and an order of arrival, so a failing
-test can be replayed.
+Deterministic given a seed and an order of arrival, so a failing test can be
+replayed. (The rate limit is ``_rate_limit``.)
 """
 
 from __future__ import annotations
 
 import enum
-import math
 import random
 import threading
-import time
-from collections.abc import Callable
 
-__all__ = ["Fault", "FaultInjector", "RateLimitBucket"]
+from .._exceptions import InvalidParameterError
+from .._validate import check_fraction
+from ._asgi import Answer
+from ._problems import INTERNAL_ERROR, SERVICE_UNAVAILABLE, error_body
 
-
-class RateLimitBucket:
-    """Admits ``rate`` requests per second; the bucket holds one second's worth.
-
-    ``take()`` answers 0.0 when a request may pass, else how many seconds
-    until one could: the basis of the ``Retry-After`` header.
-    """
-
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
-            raise ValueError(
-                f"rate_limit must be a positive number of requests per second, got {rate!r}"
-            )
-        self.rate = float(rate)
-        self.capacity = max(1.0, self.rate)
-        self._tokens = self.capacity
-        self._clock = clock
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / self.rate
+__all__ = ["Fault", "FaultInjector", "injected_error"]
 
 
 class Fault(enum.Enum):
@@ -60,17 +32,10 @@ class FaultInjector:
     """Draws one fault per request from a seeded generator."""
 
     def __init__(self, *, error_rate: float, drop_rate: float, seed: int | None) -> None:
-        for name, value in (("error_rate", error_rate), ("drop_rate", drop_rate)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= 1
-            ):
-                raise ValueError(f"{name} must be a fraction between 0 and 1, got {value!r}")
-        if error_rate + drop_rate > 1:
-            raise ValueError("error_rate + drop_rate must not exceed 1")
-        self.error_rate = float(error_rate)
-        self.drop_rate = float(drop_rate)
+        self.error_rate = check_fraction("error_rate", error_rate)
+        self.drop_rate = check_fraction("drop_rate", drop_rate)
+        if self.error_rate + self.drop_rate > 1:
+            raise InvalidParameterError("drop_rate", "error_rate + drop_rate must not exceed 1")
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
@@ -86,3 +51,10 @@ class FaultInjector:
         if roll < self.error_rate + self.drop_rate:
             return Fault.DROP, 0
         return Fault.NONE, 0
+
+
+def injected_error(status: int) -> Answer:
+    """The answer to a request drawn for ``Fault.ERROR``: a 500 or a 503, as the API words them."""
+    if status == 503:
+        return Answer(503, error_body(503, SERVICE_UNAVAILABLE, "Service Unavailable"))
+    return Answer(500, error_body(500, INTERNAL_ERROR, "Internal Server Error"))

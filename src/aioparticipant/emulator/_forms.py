@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from .._params import LIST_FILTERS, UPDATE_PARAMETERS, Kind
+from .._validate import has_control_characters
 from ._problems import INVALID_URL, invalid
 
 __all__ = ["ListQuery", "parse_form", "parse_list_query", "parse_update"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _METHODS = frozenset({"GET", "POST"})
 _DEFAULT_PAGE_SIZE = 50
 _MAX_PAGE_SIZE = 1000
@@ -51,7 +51,7 @@ def parse_update(form: Mapping[str, str]) -> dict[str, bool | str]:
         if raw is None:
             continue
         name = parameter.wire_name
-        if _CONTROL.search(raw):
+        if has_control_characters(raw):
             raise invalid(f"{name} must not contain control characters")
         if parameter.kind is Kind.BOOL:
             changes[parameter.keyword] = _boolean(name, raw)

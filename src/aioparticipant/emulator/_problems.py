@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import msgspec
 
-__all__ = ["ApiProblem", "error_body"]
+from ._asgi import Answer
+
+__all__ = ["ApiProblem", "error_body", "invalid", "not_found"]
 
 #: Error codes the emulator answers with (Twilio's numbering).
 INVALID_PARAMETER = 20001
@@ -22,6 +24,10 @@ TOO_MANY_REQUESTS = 20429
 INTERNAL_ERROR = 20500
 SERVICE_UNAVAILABLE = 20503
 INVALID_URL = 21205
+#: "Unexpected conference status": the conference is not in progress (it has ended).
+CONFERENCE_NOT_IN_PROGRESS = 16099
+#: "Participant to be whispered is not present in the conference" (CallSidToCoach).
+COACHED_CALL_ABSENT = 16028
 
 _MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 
@@ -46,6 +52,12 @@ class ApiProblem(Exception):
     def body(self) -> bytes:
         return error_body(self.status, self.code, self.message)
 
+    def answer(self) -> Answer:
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers
+        ]
+        return Answer(self.status, self.body(), headers)
+
 
 def error_body(status: int, code: int, message: str) -> bytes:
     """The JSON error body for ``status`` with Twilio error ``code``."""
@@ -67,3 +79,13 @@ def invalid(message: str, *, code: int = INVALID_PARAMETER) -> ApiProblem:
 def not_found(path: str) -> ApiProblem:
     """A 404 for a resource that does not exist (or no longer does)."""
     return ApiProblem(404, NOT_FOUND, f"The requested resource {path} was not found")
+
+
+def conference_not_in_progress(conference_sid: str) -> ApiProblem:
+    """A 400 for a participant request in a conference that has ended (Twilio's 16099)."""
+    return ApiProblem(
+        400,
+        CONFERENCE_NOT_IN_PROGRESS,
+        f"Unexpected conference status: conference {conference_sid} is completed, "
+        "and participants can only be managed while it is in progress",
+    )

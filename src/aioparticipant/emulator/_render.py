@@ -2,18 +2,20 @@
 
 A participant carries the keys of the spec page's responses plus Twilio's
 (``label``, ``queue_time``); dates go out in standard RFC 2822 (``Sep``, not
-the spec page's ``Sept``) so that every official SDK parses them.
+the spec page's ``Sept``) and in GMT (``+0000``), so that every official SDK
+parses them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from .._dates import format_rfc2822
 from ._forms import ListQuery
-from ._state import ParticipantRecord
+from ._records import ParticipantRecord
 
 __all__ = ["participant_json", "participant_page_json", "participants_path"]
 
@@ -37,8 +39,8 @@ def participant_json(record: ParticipantRecord, *, prefix: str, account_sid: str
         "call_sid": record.call_sid,
         "label": record.label,
         "conference_sid": record.conference_sid,
-        "date_created": format_rfc2822(record.date_created),
-        "date_updated": format_rfc2822(record.date_updated),
+        "date_created": _gmt(record.date_created),
+        "date_updated": _gmt(record.date_updated),
         "end_conference_on_exit": record.end_conference_on_exit,
         "muted": record.muted,
         "hold": record.hold,
@@ -59,7 +61,6 @@ def participant_page_json(
     prefix: str,
     account_sid: str,
     conference_sid: str,
-    request_uri: str,
 ) -> dict[str, Any]:
     """One page of a conference's participants that match the query's filters.
 
@@ -67,6 +68,10 @@ def participant_page_json(
     ("PA<n>": after record n, "PB<n>": before it) wins over ``Page``, so a
     client following ``next_page_uri`` neither skips nor repeats anyone when
     participants leave between pages.
+
+    Every link, ``uri`` included, names its page in full as the API does: the
+    filters, ``PageSize`` and ``Page`` (and ``PageToken`` where one applies),
+    whether or not the request spelled them out.
     """
     size = query.page_size
     if query.token is None:
@@ -105,12 +110,17 @@ def participant_page_json(
         "page_size": size,
         "start": start,
         "end": start + max(len(records) - 1, 0),
-        "uri": request_uri,
+        "uri": link(query.page, None if query.token is None else "".join(map(str, query.token))),
         # Older pages (and SignalWire's) also carry these; clients must ignore them.
         "total": total,
         "num_pages": num_pages,
         "last_page_uri": link(num_pages - 1, None),
     }
+
+
+def _gmt(moment: datetime) -> str:
+    """RFC 2822 in GMT (``+0000``), as the API sends every date."""
+    return format_rfc2822(moment.astimezone(timezone.utc))
 
 
 def _segment(sid: str) -> str:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._constants import SIGNALWIRE_API_PATH
-from ._app import CLOSE_CONNECTION_KEY, TWILIO_API_PATH
+from ._asgi import CLOSE_CONNECTION_KEY
+from ._routing import TWILIO_API_PATH
 
 if TYPE_CHECKING:
     import uvicorn
@@ -120,7 +121,9 @@ def serve(
 def _bind(host: str, port: int) -> socket.socket:
     address = check_loopback(host)
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Named TCP (not the default protocol 0), as getaddrinfo would give it:
+    # asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((address, port))
@@ -168,6 +171,10 @@ def _protocol_class() -> type[asyncio.Protocol]:
     returns without a response gets a 500 from the server. So each connection
     puts its transport's ``close`` in ``scope["state"]``, where the emulator
     looks for it.
+
+    Each connection also gets ``TCP_NODELAY``, whatever made its socket: with
+    Nagle's algorithm on, every keep-alive answer waits for the client's
+    delayed ACK (about 40 ms on Linux) before it leaves.
     """
     global _PROTOCOL
     if _PROTOCOL is None:
@@ -176,8 +183,15 @@ def _protocol_class() -> type[asyncio.Protocol]:
         class _HangUpCapableProtocol(H11Protocol):
             def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
                 super().connection_made(transport)
+                _no_delay(transport)
                 # A per-connection copy: the server's app_state is shared by all connections.
                 self.app_state = {**self.app_state, CLOSE_CONNECTION_KEY: transport.close}
 
         _PROTOCOL = _HangUpCapableProtocol
     return _PROTOCOL
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

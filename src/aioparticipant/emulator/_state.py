@@ -9,74 +9,25 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from ._problems import invalid
+from ._problems import COACHED_CALL_ABSENT, invalid
+from ._records import Conference, ParticipantRecord, utc_now
 
-__all__ = ["SEEDABLE_FIELDS", "ParticipantRecord", "State"]
+__all__ = ["State"]
 
 _Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    """Now, to the second: RFC 2822 carries no fractions, so state never holds any."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-@dataclass
-class ParticipantRecord:
-    """Everything the emulator knows about one participant."""
-
-    conference_sid: str
-    call_sid: str
-    #: Creation order. Page tokens point into it, so paging survives deletions.
-    sequence: int
-    date_created: datetime
-    date_updated: datetime
-    label: str | None = None
-    status: str = "connected"
-    muted: bool = False
-    hold: bool = False
-    hold_url: str | None = None
-    hold_method: str | None = None
-    coaching: bool = False
-    call_sid_to_coach: str | None = None
-    start_conference_on_enter: bool = True
-    end_conference_on_exit: bool = False
-    beep_on_exit: bool | None = None
-    wait_url: str | None = None
-    wait_method: str | None = None
-    queue_time: str | None = None
-
-
-#: ``add_participant`` fields: the ``Participant`` names the emulator lets a
-#: test set, and the Python types each accepts.
-SEEDABLE_FIELDS: Mapping[str, tuple[type, ...]] = {
-    "label": (str, type(None)),
-    "date_created": (datetime,),
-    "date_updated": (datetime,),
-    "status": (str,),
-    "muted": (bool,),
-    "hold": (bool,),
-    "hold_url": (str, type(None)),
-    "coaching": (bool,),
-    "call_sid_to_coach": (str, type(None)),
-    "start_conference_on_enter": (bool,),
-    "end_conference_on_exit": (bool,),
-    "queue_time": (str, int, type(None)),
-}
-_DERIVED = frozenset({"account_sid", "conference_sid", "call_sid", "uri"})
-
-
 class State:
-    """Conferences by sid, each an insertion-ordered dict of participants by call sid."""
+    """Conferences by sid, each holding its participants; every method takes the lock."""
 
     def __init__(self, clock: _Clock = utc_now) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._conferences: dict[str, dict[str, ParticipantRecord]] = {}
+        self._conferences: dict[str, Conference] = {}
         self._sequence = itertools.count(1)
         # Kept apart from the records so that a participant's announcements
         # stay countable after it left the conference.
@@ -84,22 +35,23 @@ class State:
 
     # --- seeding and reading (tests, the demo) ---------------------------------
 
-    def add(self, conference_sid: str, call_sid: str, fields_: Mapping[str, object]) -> None:
-        values = _checked_seed(fields_)
-        if not isinstance(conference_sid, str) or not conference_sid:
-            raise TypeError("conference_sid must be a non-empty str")
-        if not isinstance(call_sid, str) or not call_sid:
-            raise TypeError("call_sid must be a non-empty str")
+    def add(self, conference_sid: str, call_sid: str, values: dict[str, Any]) -> None:
+        """Add a participant whose ``values`` ``_seeding.checked_seed`` has checked.
+
+        ``ValueError`` when the conference has ended, or the call sid or label
+        would name two participants.
+        """
         with self._lock:
-            conference = self._conferences.setdefault(conference_sid, {})
-            if call_sid in conference:
-                raise ValueError(
-                    f"participant {call_sid!r} is already in conference {conference_sid!r}"
-                )
+            conference = self._conferences.get(conference_sid) or Conference(conference_sid)
+            if conference.completed:
+                raise ValueError(f"conference {conference_sid!r} has ended; nobody can join it")
+            label = values.get("label")
+            conference.check_unambiguous(call_sid, label)
             now = self._clock()
             date_created = values.pop("date_created", now)
-            date_updated = values.pop("date_updated", date_created)
-            conference[call_sid] = ParticipantRecord(
+            # Omitted dates are stamped now; a participant is never updated before it was made.
+            date_updated = values.pop("date_updated", max(now, date_created))
+            conference.participants[call_sid] = ParticipantRecord(
                 conference_sid=conference_sid,
                 call_sid=call_sid,
                 sequence=next(self._sequence),
@@ -107,23 +59,28 @@ class State:
                 date_updated=date_updated,
                 **values,
             )
+            if label is not None:
+                conference.labels[label] = call_sid
+            self._conferences[conference_sid] = conference
 
-    def get(self, conference_sid: str, call_sid: str) -> ParticipantRecord | None:
+    def get(self, conference_sid: str, call_sid_or_label: str) -> ParticipantRecord | None:
         """A copy of the participant's record, or ``None``."""
         with self._lock:
-            record = self._conferences.get(conference_sid, {}).get(call_sid)
+            conference = self._conferences.get(conference_sid)
+            record = None if conference is None else conference.find(call_sid_or_label)
             return None if record is None else _copy(record)
 
     def records(self, conference_sid: str | None = None) -> list[ParticipantRecord]:
         """Copies of every record (of one conference, or all), in creation order."""
         with self._lock:
             if conference_sid is not None:
-                chosen: Iterable[ParticipantRecord] = self._conferences.get(
-                    conference_sid, {}
-                ).values()
+                conference = self._conferences.get(conference_sid)
+                chosen: Iterable[ParticipantRecord] = (
+                    () if conference is None else conference.participants.values()
+                )
             else:
                 chosen = itertools.chain.from_iterable(
-                    conference.values() for conference in self._conferences.values()
+                    conference.participants.values() for conference in self._conferences.values()
                 )
             return [_copy(record) for record in chosen]
 
@@ -136,14 +93,21 @@ class State:
         with self._lock:
             return list(self._conferences)
 
-    def has_conference(self, conference_sid: str) -> bool:
+    def conference_status(self, conference_sid: str) -> str | None:
+        """``"in-progress"``, ``"completed"``, or ``None`` for a conference never seen."""
         with self._lock:
-            return conference_sid in self._conferences
+            conference = self._conferences.get(conference_sid)
+            return None if conference is None else conference.status
+
+    def end_conference(self, conference_sid: str) -> None:
+        """The conference ends: every participant leaves it. ``KeyError`` if unknown."""
+        with self._lock:
+            self._end(self._conferences[conference_sid])
 
     # --- what the API does -----------------------------------------------------
 
     def update(
-        self, conference_sid: str, call_sid: str, changes: Mapping[str, bool | str]
+        self, conference_sid: str, call_sid_or_label: str, changes: Mapping[str, bool | str]
     ) -> ParticipantRecord | None:
         """Apply a checked update; ``None`` if there is no such participant.
 
@@ -152,10 +116,10 @@ class State:
         """
         with self._lock:
             conference = self._conferences.get(conference_sid)
-            record = None if conference is None else conference.get(call_sid)
+            record = None if conference is None else conference.find(call_sid_or_label)
             if conference is None or record is None:
                 return None
-            coaching, coached = _coaching_after(record, changes, conference)
+            coaching, coached = _coaching_after(record, changes, conference.participants)
             record.coaching, record.call_sid_to_coach = coaching, coached
             if "muted" in changes:
                 record.muted = bool(changes["muted"])
@@ -176,19 +140,31 @@ class State:
             if "wait_method" in changes:
                 record.wait_method = str(changes["wait_method"])
             if "announce_url" in changes:
-                key = (conference_sid, call_sid)
+                key = (conference_sid, record.call_sid)
                 self._announcements.setdefault(key, []).append(str(changes["announce_url"]))
             record.date_updated = self._clock()
             return _copy(record)
 
-    def delete(self, conference_sid: str, call_sid: str) -> bool:
-        """Remove the participant; ``False`` if there was none. The conference stays known."""
+    def delete(self, conference_sid: str, call_sid_or_label: str) -> bool:
+        """Remove the participant; ``False`` if there was none. The conference stays known.
+
+        A participant with ``end_conference_on_exit`` takes the conference with it.
+        """
         with self._lock:
             conference = self._conferences.get(conference_sid)
-            if conference is None or call_sid not in conference:
+            record = None if conference is None else conference.find(call_sid_or_label)
+            if conference is None or record is None:
                 return False
-            del conference[call_sid]
+            conference.remove(record)
+            if record.end_conference_on_exit:
+                self._end(conference)
             return True
+
+    @staticmethod
+    def _end(conference: Conference) -> None:
+        conference.status = "completed"
+        conference.participants.clear()
+        conference.labels.clear()
 
 
 def _coaching_after(
@@ -220,41 +196,12 @@ def _coaching_after(
         raise invalid("CallSidToCoach must be another participant: a call cannot coach itself")
     if coached not in conference:
         raise invalid(
-            f"CallSidToCoach {coached!r} is not a participant of conference "
-            f"{record.conference_sid!r}"
+            f"Participant to be whispered is not present in the conference: CallSidToCoach "
+            f"{coached!r} is not a participant of conference {record.conference_sid!r}",
+            code=COACHED_CALL_ABSENT,
         )
     return True, coached
 
 
-def _checked_seed(values: Mapping[str, object]) -> dict[str, Any]:
-    checked: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in _DERIVED:
-            raise TypeError(f"add_participant() does not take {name!r}: the emulator sets it")
-        allowed = SEEDABLE_FIELDS.get(name)
-        if allowed is None:
-            raise TypeError(
-                f"add_participant() got an unexpected field {name!r}; "
-                f"expected some of: {', '.join(SEEDABLE_FIELDS)}"
-            )
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            expected = " or ".join(
-                "None" if kind is type(None) else kind.__name__ for kind in allowed
-            )
-            raise TypeError(f"{name} must be {expected}, got {value!r}")
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-            value = value.replace(microsecond=0)
-        if name == "queue_time" and isinstance(value, int):
-            value = str(value)
-        checked[name] = value
-    return checked
-
-
 def _copy(record: ParticipantRecord) -> ParticipantRecord:
     return replace(record)
-
-
-# ParticipantRecord must be able to take every seedable field.
-assert set(SEEDABLE_FIELDS) <= {f.name for f in fields(ParticipantRecord)}

@@ -1,0 +1,308 @@
+"""``RedisRateLimiter``: one limit, two lanes and one pause, shared through Redis."""
+
+from __future__ import annotations
+
+import math
+import random
+from types import TracebackType
+
+import anyio
+import redis
+import redis.asyncio
+
+from .._exceptions import InvalidParameterError
+from .._lanes import BULK, INTERACTIVE, Priority, check_priority
+from .._limiter import check_reserve, default_burst, default_reserve
+from .._redact import redact_url, scrub, url_secrets
+from .._validate import check_int, check_positive_number, check_seconds
+from ._connection import (
+    REDIS_ERRORS,
+    Connection,
+    RedisLimiterError,
+    describe_client,
+    is_unreachable,
+)
+from ._fallback import Fallback, logger
+from ._lanes import MAX_SPREAD, Lanes, LocalPause
+from ._scripts import Answer, limit_keys, read_answer
+
+__all__ = ["RedisRateLimiter"]
+
+
+class RedisRateLimiter:
+    """A rate limit shared through Redis by every process that uses the same ``key``.
+
+    ``rate`` is requests per second across all of them, ``burst`` how many may
+    go back to back after a quiet spell (default: a tenth of a second's worth,
+    as for ``AsyncClient(rate_limit=...)``), and ``reserve`` how many of those
+    only interactive requests may take (default: half the burst, rounded
+    down), so a person's click finds a token at once while bulk jobs run in
+    any process. Give every user of a key the same ``rate``, ``burst`` and
+    ``reserve``; use one key per limit (for instance one per SignalWire
+    project). Its Redis keys expire by themselves whenever the limit is idle.
+
+    ``url`` is a redis-py URL: ``redis://[[user]:password@]host[:port][/db]``,
+    ``rediss://`` for TLS, ``unix:///path/to.sock``; query options such as
+    ``?socket_timeout=2`` are passed on. For anything a URL cannot say (a
+    Redis Cluster, Sentinel, custom TLS contexts, retry policies) build the
+    client yourself and use ``RedisRateLimiter.from_client``.
+
+    Pass it to ``AsyncClient(limiter=...)``: every attempt, retries included,
+    waits for a slot in its lane, and a 429 with ``Retry-After`` pauses every
+    process on the key (``pause_for``). ``async with`` (or ``await aclose()``)
+    closes the connection pool the limiter created. Use one limiter per event
+    loop; it cannot be pickled (create one in each worker process).
+
+    If Redis cannot be reached, ``acquire()`` raises ``RedisLimiterError``.
+    With ``fallback_rate=F`` (requests per second: this process's fair share
+    of ``rate``) it paces this process at F instead, logs one WARNING, and
+    goes back to the shared limit, with another WARNING, once Redis answers.
+    """
+
+    key: str
+    burst: int
+    reserve: int
+    fallback_rate: float | None
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key: str,
+        rate: float,
+        burst: int | None = None,
+        reserve: int | None = None,
+        fallback_rate: float | None = None,
+    ) -> None:
+        self._configure(key, rate, burst, reserve)
+        if not isinstance(url, str) or not url.strip():
+            raise InvalidParameterError(
+                "url", "url must be a Redis URL such as 'redis://localhost:6379/0'"
+            )
+        self._where = redact_url(url)
+        self._secrets = url_secrets(url)
+        self._connection = Connection.from_url(url, shown=self._where, secrets=self._secrets)
+        self._use_fallback(fallback_rate)
+
+    @classmethod
+    def from_client(
+        cls,
+        client: redis.asyncio.Redis | redis.asyncio.RedisCluster | redis.Redis | redis.RedisCluster,
+        *,
+        key: str,
+        rate: float,
+        burst: int | None = None,
+        reserve: int | None = None,
+        fallback_rate: float | None = None,
+    ) -> RedisRateLimiter:
+        """A limiter over a Redis client you already have; ``aclose()`` leaves it open.
+
+        ``redis.asyncio.Redis`` and ``redis.asyncio.RedisCluster`` work on
+        asyncio only. The synchronous ``redis.Redis`` and ``redis.RedisCluster``
+        work on asyncio and trio alike: each call goes through a worker thread.
+        """
+        self = cls.__new__(cls)
+        self._configure(key, rate, burst, reserve)
+        self._connection = Connection.from_client(client)
+        self._where = describe_client(client)
+        self._secrets = ()
+        self._use_fallback(fallback_rate)
+        return self
+
+    def _configure(self, key: str, rate: float, burst: int | None, reserve: int | None) -> None:
+        if not isinstance(key, str) or not key:
+            raise InvalidParameterError(
+                "key", f"key must be a non-empty str naming the shared limit, got {key!r}"
+            )
+        self.key = key
+        self.rate = check_positive_number("rate", rate, what="a number of requests per second")
+        self.burst = (
+            default_burst(self.rate) if burst is None else check_int("burst", burst, minimum=1)
+        )
+        self.reserve = (
+            default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
+        )
+        self._keys = list(limit_keys(key))
+        self._lanes = Lanes()
+        self._pause = LocalPause()
+        self._closed = False
+        self._pause_warned = False
+
+    def _use_fallback(self, fallback_rate: float | None) -> None:
+        self.fallback_rate = None
+        self._fallback: Fallback | None = None
+        if fallback_rate is not None:
+            self.fallback_rate = check_positive_number(
+                "fallback_rate", fallback_rate, what="a number of requests per second"
+            )
+            self._fallback = Fallback(self.fallback_rate, self._connection)
+
+    @property
+    def rate(self) -> float:
+        """Requests per second across every process on the key (it may be changed while in use)."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, rate: float) -> None:
+        self._rate = check_positive_number("rate", rate, what="a number of requests per second")
+        # repr() of a float round-trips exactly; the script reads it with tonumber().
+        self._interval = repr(1_000_000 / self._rate)
+
+    def __repr__(self) -> str:
+        owned = self._connection.owned
+        where = f"url={self._where!r}" if owned else f"client=<{self._where}>"
+        fallback = "" if self.fallback_rate is None else f", fallback_rate={self.fallback_rate:g}"
+        return (
+            f"RedisRateLimiter({where}, key={self.key!r}, rate={self.rate:g}, "
+            f"burst={self.burst}, reserve={self.reserve}{fallback})"
+        )
+
+    def __getstate__(self) -> object:
+        raise TypeError(
+            "RedisRateLimiter cannot be pickled: create one in each process "
+            "from the same URL and key, and they will share the limit"
+        )
+
+    async def acquire(self, *, priority: Priority = "interactive") -> None:
+        """Return when one more request may go in lane ``priority``; the slot is taken only then.
+
+        While the limit is reached (or a shared pause holds) this sleeps for
+        as long as Redis says and asks again. Cancelling it while it sleeps
+        takes nothing from the limit (a cancel that lands during the round
+        trip to Redis may find the slot already granted). Under trio the
+        round trip runs in a worker thread and a cancel takes effect when it
+        returns, within the socket timeout. Raises ``RedisLimiterError`` when
+        Redis cannot be reached and there is no ``fallback_rate``.
+        """
+        lane = check_priority(priority)
+        if self._closed:
+            raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+        if lane == INTERACTIVE:
+            self._lanes.interactive_arrived()
+        # Should a shared pause hold this caller: when it came, and (for bulk) its
+        # own moment within the spread after the pause ends.
+        arrived, stagger = anyio.current_time(), random.random()
+        try:
+            while True:
+                await self._pause.wait(lane, arrived, stagger)
+                if self._fallback is not None and self._fallback.in_use():
+                    await self._fallback.bucket.acquire(priority=lane)
+                    return
+                if await self._acquire_from_redis(lane, arrived, stagger):
+                    return
+        finally:
+            if lane == INTERACTIVE:
+                self._lanes.interactive_left()
+
+    async def _acquire_from_redis(self, lane: Priority, arrived: float, stagger: float) -> bool:
+        """Take a slot in ``lane``: ``True`` once taken, ``False`` to wait a pause or fall back."""
+        queue = self._lanes.queue(lane)
+        retry_at = -math.inf
+        if not queue.locked() and (lane == INTERACTIVE or not self._lanes.interactive):
+            # Fast path: nobody of this lane (or, for bulk, nobody interactive) is waiting.
+            answer = await self._ask(lane)
+            if answer is None or answer.paused:
+                return False
+            if answer.wait == 0:
+                return True
+            retry_at = anyio.current_time() + answer.wait
+        # Past the limit, one waiter per lane asks Redis at a time, in arrival order.
+        async with queue:
+            while True:
+                if lane == BULK and self._lanes.interactive:
+                    await self._lanes.wait_for_interactive()
+                    continue
+                delay = retry_at - anyio.current_time()
+                if delay > 0:
+                    await anyio.sleep(delay)
+                    continue
+                held = self._pause.release_at(lane, arrived, stagger) > anyio.current_time()
+                if held or (self._fallback and self._fallback.active):
+                    return False  # waited out in acquire(), outside the queue
+                answer = await self._ask(lane)
+                if answer is None or answer.paused:
+                    return False
+                if answer.wait == 0:
+                    return True
+                retry_at = anyio.current_time() + answer.wait
+
+    async def _ask(self, lane: Priority) -> Answer | None:
+        """Ask Redis for a slot in ``lane``; ``None`` if Redis is unreachable and we fall back."""
+        if self._closed:
+            raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+        keep = self.reserve if lane == BULK else 0
+        try:
+            reply = await self._connection.acquire(self._keys, [self._interval, self.burst, keep])
+        except REDIS_ERRORS as error:
+            if self._fallback is not None and is_unreachable(error):
+                self._fallback.enter(self._describe_failure(error), self._where)
+                return None
+            raise RedisLimiterError(
+                f"{self._describe_failure(error)}, so the request waiting for it was not sent",
+                key=self.key,
+            ) from error
+        self._pause_warned = False
+        answer = read_answer(reply)
+        if answer.paused:
+            self._pause.extend(answer.wait, answer.spread)
+        return answer
+
+    async def pause_for(self, seconds: float) -> None:
+        """Hold every process's new attempts on this key for ``seconds`` (the later end wins).
+
+        The client calls it on a 429 with ``Retry-After``. When the pause
+        ends, interactive waiters go at once and bulk waiters leave at random
+        over up to a second. If Redis cannot be reached this does not raise
+        (the caller is handling a 429 already): it pauses this process only
+        and logs one WARNING, or pauses the fallback bucket while falling back.
+        """
+        seconds = check_seconds("seconds", seconds)
+        if seconds == 0 or self._closed:
+            return
+        spread = min(seconds, MAX_SPREAD)
+        self._pause.extend(seconds, spread)
+        if self._fallback is not None and self._fallback.in_use():
+            await self._fallback.bucket.pause_for(seconds)
+            return
+        args: list[str | int] = [math.ceil(seconds * 1_000_000), math.ceil(spread * 1_000_000)]
+        try:
+            reply = await self._connection.pause(self._keys[1:], args)
+        except REDIS_ERRORS as error:
+            if self._fallback is not None and is_unreachable(error):
+                self._fallback.enter(self._describe_failure(error), self._where)
+                await self._fallback.bucket.pause_for(seconds)
+            elif not self._pause_warned:
+                self._pause_warned = True
+                logger.warning("%s; only this process pauses", self._describe_failure(error))
+            return
+        remaining, spread_us = reply
+        self._pause.extend(int(remaining) / 1_000_000, int(spread_us) / 1_000_000)
+
+    def _describe_failure(self, error: BaseException) -> str:
+        return (
+            f"the Redis rate limiter for key {self.key!r} at {self._where} got no answer "
+            f"from Redis ({type(error).__name__}: {scrub(str(error), self._secrets)})"
+        )
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether ``aclose()`` was called."""
+        return self._closed
+
+    async def aclose(self) -> None:
+        """Close the Redis connections this limiter opened (not a client you passed in)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._connection.aclose()
+
+    async def __aenter__(self) -> RedisRateLimiter:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
