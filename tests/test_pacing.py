@@ -181,20 +181,43 @@ def test_a_429_without_retry_after_holds_new_requests_for_a_second() -> None:
     assert pacer.delay(0.2 + ASSUMED_RETRY_AFTER) == 0.0
 
 
-def test_a_bucket_pause_is_spent_at_once_when_it_ends() -> None:
+def test_a_one_second_window_is_never_overfilled_after_the_first_429() -> None:
     pacer = Pacer()
-    drive(pacer, Bucket(100), until=2.0)
+    server = Window(50, seconds=1.0)
+    sends: list[float] = []
+    admit = server.admit
+
+    def counting(now: float) -> tuple[int, float | None]:
+        sends.append(now)
+        return admit(now)
+
+    server.admit = counting  # type: ignore[method-assign]
+    run = drive(pacer, server, until=30.0)
+    assert pacer.mode == "bucket"
+    assert run.limited <= 3  # the first contact only
+    first_pause_over = 2.0
+    later = [at for at in sends if at > first_pause_over]
+    busiest = max(sum(1 for other in later if at - 1.0 < other <= at) for at in later[::7])
+    assert busiest <= 50
+
+
+def test_a_bucket_overestimated_at_first_contact_is_corrected_by_its_refill() -> None:
+    # Ramping up slowly (10 ms answers), the first 429 finds a bucket that let a
+    # second's worth through on top of its refill: the one-second count says 2R.
+    pacer = Pacer()
+    run = drive(pacer, Bucket(100), until=15.0)
     assert pacer.limit is not None
-    # Within two seconds of the pause the burst is the pause's worth, later a tenth of a second's.
-    assert pacer.burst >= 0.9 * pacer.rate
-    pacer.advance(6.0)
-    assert pacer.burst <= math.ceil(0.1 * pacer.rate)
+    assert 90 <= pacer.limit <= 101
+    assert pacer.events <= 3
+    assert run.limited <= 0.01 * run.sent
 
 
 # --- steady state, probing, changes -----------------------------------------------
 
 
-@pytest.mark.parametrize("server", [Bucket(50), Window(50)], ids=["bucket", "window"])
+@pytest.mark.parametrize(
+    "server", [Window(50, 1.0), Window(50), Bucket(50)], ids=["window1", "window10", "bucket"]
+)
 def test_the_pace_settles_just_under_the_limit_with_few_429s(server: Bucket | Window) -> None:
     pacer = Pacer()
     run = drive(pacer, server, until=60.0)
@@ -237,7 +260,9 @@ def test_a_raised_limit_is_found() -> None:
     assert admitted_rate(run, 60.0, 70.0) >= 0.85 * 100
 
 
-@pytest.mark.parametrize("server", [Bucket(100), Window(100)], ids=["bucket", "window"])
+@pytest.mark.parametrize(
+    "server", [Window(100, 1.0), Window(100), Bucket(100)], ids=["window1", "window10", "bucket"]
+)
 def test_a_lowered_limit_is_found(server: Bucket | Window) -> None:
     pacer = Pacer()
     run = drive(pacer, server, until=20.0)

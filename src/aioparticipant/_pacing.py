@@ -55,23 +55,27 @@ Mode = Literal["start", "bucket", "window"]
 START_IN_FLIGHT: Final = 2.0
 #: ... or this share of the requests admitted so far.
 START_SHARE: Final = 0.0125
+#: Until the first answer tells the latency, it is taken to be this (seconds).
+FIRST_LATENCY: Final = 0.1
 #: Paced this far under the learned limit.
-MARGIN: Final = 0.03
+MARGIN: Final = 0.02
 #: A ``Retry-After`` this long (seconds) or longer means a window, not a bucket.
 WINDOW_RETRY_AFTER: Final = 2.0
 #: A 429 without ``Retry-After`` is read as this many seconds.
 ASSUMED_RETRY_AFTER: Final = 1.0
-#: Seconds of full use without a 429 before probing; then the steps.
-QUIET: Final = 10.0
+#: Seconds of full use without a 429 before probing, at first; doubled each
+#: time a probe finds the same limit again, up to the most.
+QUIET: Final = 20.0
+QUIET_MOST: Final = 80.0
+#: Within this share, a probe found "the same limit again".
+SAME_LIMIT: Final = 0.03
 PROBE_STEP: Final = 2.0
 PROBE_FIRST: Final = 0.01
 PROBE_MAX: Final = 0.25
 #: A probe step needs this share of the pace to have been used.
 PROBE_USE: Final = 0.8
-#: Bucket mode: the client's burst, in seconds' worth of its pace ...
+#: The client's burst, in seconds' worth of its pace.
 BURST_SECONDS: Final = 0.1
-#: ... except for this long after a pause, when it is the pause's worth.
-BANK_SECONDS: Final = 2.0
 #: Window mode, one window length after the first 429: the room left is spent
 #: over 1/CATCH_UP of a window, at up to CATCH_UP times the pace.
 CATCH_UP: Final = 2.0
@@ -91,7 +95,7 @@ class Pacer:
     def __init__(self, limit: float | None = None, *, now: float = 0.0) -> None:
         self.mode: Mode = "start"
         self.limit: float | None = None
-        self.rate = START_IN_FLIGHT  # until a latency is known: two at once, then two a second
+        self.rate = START_IN_FLIGHT / FIRST_LATENCY
         self.burst = math.ceil(START_IN_FLIGHT)
         self.latency: float | None = None
         self.admitted = 0
@@ -104,10 +108,10 @@ class Pacer:
         self._event_sent = -math.inf
         self._event_admitted = 0
         self._hold_until = -math.inf
-        self._banked = BURST_SECONDS
         self._probe_at = math.inf
         self._probe_step = PROBE_FIRST
         self._probe_admitted = 0
+        self._quiet = QUIET
         self._window: WindowLog | None = None
         self._catch_up_until = -math.inf
         if limit is not None:
@@ -155,7 +159,7 @@ class Pacer:
             window.refused(sent_at)
         if sent_at >= self._event_at:
             self._learn(now, sent_at, ASSUMED_RETRY_AFTER if retry_after is None else retry_after)
-        elif window is not None and retry_after is not None and self.events == 1:
+        elif window is not None and self.mode == "window" and retry_after and self.events == 1:
             # An echo of the first 429 may bound the first window more tightly.
             first = self._first_sent if self._first_sent is not None else sent_at
             seconds = sent_at - first + retry_after
@@ -185,15 +189,11 @@ class Pacer:
             self._probe_at += PROBE_STEP
         pace = self.limit * self.probe * (1 - MARGIN)
         self.rate = pace
-        if self._window is not None:
-            if now < self._catch_up_until:
-                room = max(0.0, self._window_room(now))
-                self.rate = min(CATCH_UP * pace, pace + CATCH_UP * room / self._window.seconds)
-            self.burst = max(1, math.ceil(pace * BURST_SECONDS))
-        else:
-            # Right after a pause a bucket has refilled for as long: spend that at once.
-            banked = self._banked if now < self._hold_until + BANK_SECONDS else BURST_SECONDS
-            self.burst = max(1, math.ceil(pace * banked))
+        self.burst = max(1, math.ceil(pace * BURST_SECONDS))
+        if self.mode == "window" and now < self._catch_up_until:
+            assert self._window is not None
+            room = max(0.0, self._window_room(now))
+            self.rate = min(CATCH_UP * pace, pace + CATCH_UP * room / self._window.seconds)
 
     def delay(self, now: float) -> float:
         """Seconds the next request must wait before it takes a token (0.0: none)."""
@@ -208,57 +208,65 @@ class Pacer:
     def _learn(self, now: float, sent_at: float, retry_after: float) -> None:
         self.events += 1
         self.hold(now, retry_after)
-        first_contact = self.events == 1
-        if first_contact and retry_after >= WINDOW_RETRY_AFTER:
-            self._open_window(now, sent_at, retry_after)
-        elif self._window is not None:
+        window = self._window
+        if window is None:
+            window = self._window = self._open_window(now, sent_at, retry_after)
+            limit = len(window) / window.seconds
+        else:
             # The window admits again once what was sent in its first (Retry-After)
             # seconds has left; what is left is its size. Retry-After is rounded
             # up: the true wait may be up to a second shorter.
-            seconds = self._window.seconds
-            size = self._window.count(sent_at + retry_after - 1 - seconds, sent_at)
-            self.limit = size / seconds
-        else:
-            # A bucket is empty at a 429. One that holds at most Retry-After
-            # seconds' worth cannot have let through more than ``best``; between
-            # two 429s, no more than its refill came through. Both are lower
-            # bounds: take the larger, unless the last estimate earned this 429
-            # unprobed, which means a deeper bucket and only the second holds.
-            refill = (self.admitted - self._event_admitted) / (now - self._event_at)
-            best = self._history.best_rate(sent_at, self._event_sent, retry_after)
-            self.limit = max(refill, best) if first_contact or self.probe > 1 else refill
-            self.mode = "bucket"
-        self.limit = max(self.limit or 0.0, 1 / retry_after)
+            seconds = window.seconds
+            limit = window.count(sent_at + retry_after - 1 - seconds, sent_at) / seconds
+            assert self.limit is not None
+            if (
+                self.mode == "bucket"
+                and self.probe == 1.0
+                and limit > (1 - 2 * MARGIN) * self.limit
+            ):
+                # Refused at the pace we thought safe, with the window as full as
+                # ever: the limit may be a bucket (refilling, not sliding), which
+                # was empty at both 429s and let through its refill in between.
+                refill = (self.admitted - self._event_admitted) / (now - self._event_at)
+                limit = min(limit, refill)
+        limit = max(limit, 1 / retry_after)
+        same = self.limit is not None and abs(limit - self.limit) <= SAME_LIMIT * self.limit
+        self._quiet = min(QUIET_MOST, 2 * self._quiet) if same and self.probe > 1 else QUIET
+        self.limit = limit
         self._event_at, self._event_sent, self._event_admitted = now, sent_at, self.admitted
         self.probe = 1.0
         self._probe_step = PROBE_FIRST
         self._probe_admitted = self.admitted
-        # A probe that finds a window's limit costs a pause the window does not
-        # give back: probe a window less often.
-        quiet = QUIET if self._window is None else max(QUIET, 2 * self._window.seconds)
+        # A probe that finds a long window's limit costs a pause the window
+        # does not give back: probe a long window less often.
+        quiet = self._quiet if self.mode == "bucket" else max(self._quiet, 2 * window.seconds)
         self._probe_at = now + retry_after + quiet
-        self._banked = max(BURST_SECONDS, retry_after)
         self.advance(now)
 
     # --- the window ----------------------------------------------------------
 
-    def _open_window(self, now: float, sent_at: float, retry_after: float) -> None:
-        # The first window is full: it is as long as we have been admitted plus
-        # the wait (Retry-After is rounded up: never shorter than the truth),
-        # and holds what was admitted. From now on every request is logged.
-        first = self._first_sent if self._first_sent is not None else sent_at
-        seconds = max(1.0, sent_at - first + retry_after)
-        times = self._history.times(sent_at - seconds, sent_at)
-        self._window = WindowLog(seconds, times, opened=now)
-        self.limit = len(times) / seconds
-        self.mode = "window"
-        self._catch_up_until = now + retry_after + seconds
+    def _open_window(self, now: float, sent_at: float, retry_after: float) -> WindowLog:
+        """The first 429: the server's window is full of what it admitted."""
+        if retry_after >= WINDOW_RETRY_AFTER:
+            # A long window, filled from the start: as long as we have been
+            # admitted plus the wait (never shorter: Retry-After is rounded up).
+            first = self._first_sent if self._first_sent is not None else sent_at
+            seconds = max(1.0, sent_at - first + retry_after)
+            self.mode = "window"
+            self._catch_up_until = now + retry_after + seconds
+        else:
+            # A short limit (a bucket holding a second's worth, a one-second
+            # window): as long as the wait.
+            seconds = retry_after
+            self.mode = "bucket"
+        # From now on every request is logged as it leaves.
+        return WindowLog(seconds, self._history.times(sent_at - seconds, sent_at), opened=now)
 
     def _admitted_late(self, sent_at: float) -> None:
         """Admitted before the first window filled, answered after: it is in the window."""
         assert self._window is not None
         assert self.limit is not None
-        if self.events == 1:
+        if self.events == 1 and self.mode == "window":
             self.limit += 1 / self._window.seconds
         self._window.insert(sent_at)
 
