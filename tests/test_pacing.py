@@ -129,12 +129,11 @@ def test_first_contact_keeps_a_small_share_of_the_admitted_in_flight() -> None:
     assert pacer.rate == pytest.approx(START_SHARE * 1000 / 0.01, rel=0.01)
 
 
-def test_a_short_retry_after_means_a_bucket_and_its_rate_is_learned() -> None:
+def test_a_short_retry_after_means_a_one_second_limit_and_its_rate_is_learned() -> None:
     pacer = Pacer()
-    run = drive(pacer, Bucket(50), until=5.0)
+    run = drive(pacer, Window(50, seconds=1.0), until=5.0)
     assert pacer.mode == "bucket"
-    assert pacer.limit is not None
-    assert 0.9 * 50 <= pacer.limit <= 50.5
+    assert pacer.limit == pytest.approx(50, abs=1)
     assert pacer.rate == pytest.approx(pacer.limit * (1 - MARGIN))
     assert run.limited <= 3
 
@@ -208,7 +207,7 @@ def test_a_bucket_overestimated_at_first_contact_is_corrected_by_its_refill() ->
     run = drive(pacer, Bucket(100), until=15.0)
     assert pacer.limit is not None
     assert 90 <= pacer.limit <= 101
-    assert pacer.events <= 3
+    assert pacer.events <= 4  # the first, a small cut, then the refill
     assert run.limited <= 0.01 * run.sent
 
 
@@ -270,9 +269,9 @@ def test_a_lowered_limit_is_found(server: Bucket | Window) -> None:
     drive(pacer, server, until=50.0, start=20.0, run=run)
     assert pacer.limit is not None
     assert 0.85 * 50 <= pacer.limit <= 1.05 * 50
-    late_429s = run.limited
+    late_429s, late_sent = run.limited, run.sent
     drive(pacer, server, until=60.0, start=50.0, run=run)
-    assert run.limited - late_429s <= 2  # settled: at most a probe's worth
+    assert run.limited - late_429s <= 0.01 * (run.sent - late_sent) + 2  # settled
 
 
 def test_a_warm_start_paces_at_once_without_a_first_contact() -> None:

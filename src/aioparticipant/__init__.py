@@ -4,6 +4,7 @@ async with AsyncClient() as client:
     p = await client.conferences("CF...").participants("CA...").update(muted=True)
 """
 
+from ._auto_limiter import AutoRateLimiter
 from ._bulk import BulkOutcome, BulkResult, BulkRun, ParticipantUpdate
 from ._client import AsyncClient
 from ._events import RequestEvent, ResponseEvent, RetryEvent
@@ -39,6 +40,7 @@ __all__ = [
     "AioParticipantError",
     "AsyncClient",
     "AuthenticationError",
+    "AutoRateLimiter",
     "Backoff",
     "BadRequestError",
     "BulkOutcome",

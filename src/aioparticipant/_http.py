@@ -93,6 +93,9 @@ class Pipeline:
         self._limiter_pause: Callable[[float], Awaitable[None]] | None = getattr(
             limiter, "pause_for", None
         )
+        self._limiter_observe: Callable[[int, float, float | None], None] | None = getattr(
+            limiter, "observe", None
+        )
         self._pause = SharedPause()
         self._backoff = backoff
         self.closed = False
@@ -158,6 +161,7 @@ class Pipeline:
         lane = options.priority
         await self._pause.wait(lane)
         await self._wait_for_token(lane)
+        let_go = time.perf_counter()
         await self._slots.acquire(lane)
         try:
             attempts[0] += 1
@@ -185,8 +189,10 @@ class Pipeline:
             )
             await emit(options.hooks.response, event)
         if response.status < 300:
+            self._tell_limiter(response.status, let_go, None)
             return response
         error = self._error(call, response)
+        self._tell_limiter(response.status, let_go, error.retry_after)
         pause = decide(error, announces=call.announces, backoff=self._backoff).pause
         if pause is not None:
             await self._pause_everyone(pause)
@@ -195,6 +201,10 @@ class Pipeline:
     async def _wait_for_token(self, lane: Priority) -> None:
         if self._take_token is not None:
             await self._take_token(lane)
+
+    def _tell_limiter(self, status: int, let_go: float, retry_after: float | None) -> None:
+        if self._limiter_observe is not None:  # a self-pacing limiter learns from answers
+            self._limiter_observe(status, time.perf_counter() - let_go, retry_after)
 
     async def _pause_everyone(self, seconds: float) -> None:
         self._pause.pause_for(seconds)

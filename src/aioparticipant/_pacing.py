@@ -79,6 +79,10 @@ BURST_SECONDS: Final = 0.1
 #: Window mode, one window length after the first 429: the room left is spent
 #: over 1/CATCH_UP of a window, at up to CATCH_UP times the pace.
 CATCH_UP: Final = 2.0
+#: Seconds a logged request is kept in the window past its length, on top of
+#: the longest recent latency, which fades over PEAK_SECONDS.
+SLACK: Final = 0.005
+PEAK_SECONDS: Final = 2.0
 #: Latencies are averaged with this weight for the newest.
 LATENCY_WEIGHT: Final = 0.1
 
@@ -112,6 +116,10 @@ class Pacer:
         self._probe_step = PROBE_FIRST
         self._probe_admitted = 0
         self._quiet = QUIET
+        self._cut_last = False  # the latest 429 cut a limit that looked right
+        self._refilling = False  # the short limit showed itself a bucket, not a window
+        self._latency_peak = 0.0  # the longest latency lately, fading over PEAK_SECONDS
+        self._latency_seen = 0.0
         self._window: WindowLog | None = None
         self._catch_up_until = -math.inf
         if limit is not None:
@@ -140,6 +148,9 @@ class Pacer:
         if self.latency is None:
             self.latency = latency
         self.latency += LATENCY_WEIGHT * (latency - self.latency)
+        fading = math.exp(-(now - self._latency_seen) / PEAK_SECONDS)
+        self._latency_peak = max(latency, self._latency_peak * fading)
+        self._latency_seen = now
         sent_at = now - latency
         window = self._window
         if status != 429:
@@ -218,17 +229,8 @@ class Pacer:
             # up: the true wait may be up to a second shorter.
             seconds = window.seconds
             limit = window.count(sent_at + retry_after - 1 - seconds, sent_at) / seconds
-            assert self.limit is not None
-            if (
-                self.mode == "bucket"
-                and self.probe == 1.0
-                and limit > (1 - 2 * MARGIN) * self.limit
-            ):
-                # Refused at the pace we thought safe, with the window as full as
-                # ever: the limit may be a bucket (refilling, not sliding), which
-                # was empty at both 429s and let through its refill in between.
-                refill = (self.admitted - self._event_admitted) / (now - self._event_at)
-                limit = min(limit, refill)
+            if self.mode == "bucket":
+                limit = self._short_limit(now, sent_at, retry_after, limit)
         limit = max(limit, 1 / retry_after)
         same = self.limit is not None and abs(limit - self.limit) <= SAME_LIMIT * self.limit
         self._quiet = min(QUIET_MOST, 2 * self._quiet) if same and self.probe > 1 else QUIET
@@ -242,6 +244,32 @@ class Pacer:
         quiet = self._quiet if self.mode == "bucket" else max(self._quiet, 2 * window.seconds)
         self._probe_at = now + retry_after + quiet
         self.advance(now)
+
+    def _short_limit(self, now: float, sent_at: float, retry_after: float, counted: float) -> float:
+        """A later 429 from a short limit: a one-second window, or a bucket once it shows."""
+        assert self.limit is not None
+        refill = (self.admitted - self._event_admitted) / (now - self._event_at)
+        if self._refilling:
+            # A bucket is empty at a 429, so between two of them it let through
+            # no more than its refill; while probing, it let through no more than
+            # its rate times (span + Retry-After) over any span ending now (its
+            # burst is at most Retry-After seconds' worth). Both are lower bounds.
+            if self.probe > 1:
+                return max(refill, self._history.best_rate(sent_at, self._event_sent, retry_after))
+            return refill
+        if self.probe == 1.0 and counted > (1 - 3 * MARGIN) * self.limit:
+            # Refused at the pace we thought safe, the window as full as that
+            # pace fills it.
+            # Once may be the clocks at the window's edge: cut a little. Twice
+            # running, it is a bucket, which lets a burst through on top of its
+            # rate: from now on its refill is its limit.
+            if self._cut_last:
+                self._refilling = True
+                return min(counted, refill)
+            self._cut_last = True
+            return counted * (1 - MARGIN)
+        self._cut_last = False
+        return counted
 
     # --- the window ----------------------------------------------------------
 
@@ -271,8 +299,9 @@ class Pacer:
         self._window.insert(sent_at)
 
     def _slack(self) -> float:
-        # The server counts a request half a round trip after we log it.
-        return 0.5 * (self.latency or 0.0)
+        # The server counts a request up to a round trip after we log it; when
+        # many leave at once (a pause ends), the last ones leave late.
+        return self._latency_peak + SLACK
 
     def _window_room(self, now: float) -> float:
         """How many more requests the window takes now."""
@@ -280,4 +309,8 @@ class Pacer:
         assert self.limit is not None
         self._window.expire(now, self._slack())
         size = self.limit * self.probe * self._window.seconds
+        if self.mode == "bucket":
+            # A one-second count is a few off at its edges (clocks, queues): keep
+            # the margin where that matters; at a few requests a second it does not.
+            size = math.ceil(size * (1 - MARGIN) - 1e-9)
         return size - len(self._window) + 1e-6

@@ -30,12 +30,13 @@ from typing import Any, BinaryIO
 import anyio
 import msgspec
 
+from .._auto_limiter import AutoRateLimiter
 from .._bulk import BulkResult, ParticipantUpdate
 from .._client import AsyncClient
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_MAX_RETRIES
 from .._exceptions import InvalidParameterError
 from .._params import encode_update
-from ._argtypes import at_least
+from ._argtypes import at_least, rate_or_auto
 from ._bulk_input import InputError, Row, RowReader, count_rows
 from ._bulk_redis import add_redis_flags, is_limiter_failure, limiter_from_args, redis_warnings_to
 from ._bulk_results import (
@@ -101,7 +102,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"updates in flight at once (default {DEFAULT_BULK_CONCURRENCY})",
     )
     parser.add_argument(
-        "--rate", type=float, metavar="R", help="at most R updates per second (retries included)"
+        "--rate",
+        type=rate_or_auto,
+        metavar="R",
+        help="at most R updates per second (retries included), or 'auto': learn the "
+        "service's limit from its 429s and pace just under it",
     )
     parser.add_argument(
         "--burst", type=at_least(1), metavar="B", help="with --rate: bursts of up to B updates"
@@ -141,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace) -> int:
     try:
         defaults = _flag_defaults(args)
-        if args.burst is not None and args.rate is None:
-            raise _UsageError("--burst needs --rate")
+        if args.burst is not None and args.rate in (None, "auto"):
+            raise _UsageError("--burst needs --rate R (with --rate auto the burst is learned)")
         if args.out is None and not args.dry_run:
             raise _UsageError("--out RESULTS is required (or use --dry-run)")
         ledger = _ledger(args)
@@ -390,6 +395,10 @@ def _summary(job: _Job, out: Path) -> None:
         f"bulk: {counters.done} rows recorded in {elapsed:.1f} s "
         f"({counters.done / elapsed:,.0f}/s): {', '.join(parts)}; {counters.retries} retries"
     ]
+    limiter = job.client.limiter
+    if isinstance(limiter, AutoRateLimiter):  # --rate auto: say what it learned
+        learned = "not reached (no 429)" if limiter.limit is None else f"{limiter.limit:,.1f}/s"
+        lines.append(f"learned rate limit: {learned}")
     if counters.skipped:
         lines.append(f"skipped {counters.skipped} rows already recorded in {out}")
     if job.problem:
