@@ -79,10 +79,8 @@ BURST_SECONDS: Final = 0.1
 #: Window mode, one window length after the first 429: the room left is spent
 #: over 1/CATCH_UP of a window, at up to CATCH_UP times the pace.
 CATCH_UP: Final = 2.0
-#: Seconds a logged request is kept in the window past its length, on top of
-#: the longest recent latency, which fades over PEAK_SECONDS.
+#: Seconds a logged request is kept in the window past its length.
 SLACK: Final = 0.005
-PEAK_SECONDS: Final = 2.0
 #: Latencies are averaged with this weight for the newest.
 LATENCY_WEIGHT: Final = 0.1
 
@@ -118,8 +116,6 @@ class Pacer:
         self._quiet = QUIET
         self._cut_last = False  # the latest 429 cut a limit that looked right
         self._refilling = False  # the short limit showed itself a bucket, not a window
-        self._latency_peak = 0.0  # the longest latency lately, fading over PEAK_SECONDS
-        self._latency_seen = 0.0
         self._window: WindowLog | None = None
         self._catch_up_until = -math.inf
         if limit is not None:
@@ -148,9 +144,6 @@ class Pacer:
         if self.latency is None:
             self.latency = latency
         self.latency += LATENCY_WEIGHT * (latency - self.latency)
-        fading = math.exp(-(now - self._latency_seen) / PEAK_SECONDS)
-        self._latency_peak = max(latency, self._latency_peak * fading)
-        self._latency_seen = now
         sent_at = now - latency
         window = self._window
         if status != 429:
@@ -158,8 +151,11 @@ class Pacer:
             self._history.add(sent_at)
             if self._first_sent is None:
                 self._first_sent = sent_at
-            if window is not None and sent_at < window.opened:
-                self._admitted_late(sent_at)
+            if window is not None:
+                if sent_at < window.opened:
+                    self._admitted_late(now)
+                else:
+                    window.answered(sent_at, now, admitted=True)
             if self.mode == "start" and self.latency > 0:
                 in_flight = max(START_IN_FLIGHT, START_SHARE * self.admitted)
                 self.rate = in_flight / self.latency
@@ -167,7 +163,7 @@ class Pacer:
             return
         self.refused += 1
         if window is not None and sent_at >= window.opened:
-            window.refused(sent_at)
+            window.answered(sent_at, now, admitted=False)
         if sent_at >= self._event_at:
             self._learn(now, sent_at, ASSUMED_RETRY_AFTER if retry_after is None else retry_after)
         elif window is not None and self.mode == "window" and retry_after and self.events == 1:
@@ -290,18 +286,19 @@ class Pacer:
         # From now on every request is logged as it leaves.
         return WindowLog(seconds, self._history.times(sent_at - seconds, sent_at), opened=now)
 
-    def _admitted_late(self, sent_at: float) -> None:
-        """Admitted before the first window filled, answered after: it is in the window."""
+    def _admitted_late(self, now: float) -> None:
+        """Admitted before the first 429, answered after: it is in the window too."""
         assert self._window is not None
         assert self.limit is not None
         if self.events == 1 and self.mode == "window":
             self.limit += 1 / self._window.seconds
-        self._window.insert(sent_at)
+        self._window.insert(now)
 
     def _slack(self) -> float:
-        # The server counts a request up to a round trip after we log it; when
-        # many leave at once (a pause ends), the last ones leave late.
-        return self._latency_peak + SLACK
+        # Answered requests are logged at their answer: the server counted them
+        # before. Those in flight are logged as they left, less than a round
+        # trip ago.
+        return SLACK
 
     def _window_room(self, now: float) -> float:
         """How many more requests the window takes now."""
@@ -309,8 +306,4 @@ class Pacer:
         assert self.limit is not None
         self._window.expire(now, self._slack())
         size = self.limit * self.probe * self._window.seconds
-        if self.mode == "bucket":
-            # A one-second count is a few off at its edges (clocks, queues): keep
-            # the margin where that matters; at a few requests a second it does not.
-            size = math.ceil(size * (1 - MARGIN) - 1e-9)
         return size - len(self._window) + 1e-6

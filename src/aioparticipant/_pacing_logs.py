@@ -65,11 +65,12 @@ class AdmittedHistory:
 
 
 class WindowLog:
-    """The send times of the requests a server's sliding window holds, oldest first.
+    """When the requests a server's sliding window holds got there, at the latest; oldest first.
 
-    Requests are logged when sent (so those in flight count), a refused one is
-    taken out when its 429 comes back, and a time leaves once it is older than
-    ``seconds``.
+    A request is logged when it leaves (so those in flight count); when its
+    answer comes back it moves to the answer's time (the server counted it
+    before then), or out if it was refused. A time leaves the log once it is
+    older than ``seconds``.
     """
 
     def __init__(self, seconds: float, times: list[float], *, opened: float) -> None:
@@ -95,21 +96,24 @@ class WindowLog:
     def sent(self, now: float) -> None:
         self._times.append(now)
 
-    def insert(self, sent_at: float) -> None:
-        """Log a request sent before the log was opened, in its place."""
+    def insert(self, at: float) -> None:
+        """Log a request answered at ``at`` that left before the log was opened."""
         times = self._times
         index = len(times)
-        while index and times[index - 1] > sent_at:
+        while index and times[index - 1] > at:
             index -= 1
-        times.insert(index, sent_at)
+        times.insert(index, at)
 
-    def refused(self, sent_at: float) -> None:
-        """Take out the request sent at ``sent_at`` (a 429 takes no room)."""
+    def answered(self, sent_at: float, now: float, *, admitted: bool) -> None:
+        """The request sent at ``sent_at`` was answered ``now``: admitted, or not (a 429)."""
         times = self._times
+        # Its entry is among the last few: those sent after it are still in flight.
         for index in range(len(times) - 1, -1, -1):
             if times[index] <= sent_at + _SAME_REQUEST:
                 del times[index]
-                return
+                break
+        if admitted:
+            times.append(now)
 
 
 #: A logged send time and the one an answer implies differ by the clock reads between them.
