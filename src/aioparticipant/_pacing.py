@@ -4,40 +4,46 @@
 reads no clock: the limiter tells it when a request leaves (``sent``) and
 what came back (``answered``), and reads the pace (``rate``, ``burst``) and
 any extra wait (``delay``). ``bench/pacing_sim.py`` drives the same class in
-virtual time.
+virtual time against model servers.
 
-**First contact.** Nothing is known, so few requests are kept in flight: at
-most 2, or 1.25% of those admitted so far (the pace is that number over the
-measured latency). A server counting a ten-second window admits ten seconds'
-worth before its first 429, and all requests then in flight are refused too;
-keeping about 1% in flight keeps those 429s to about 1% of the run. With no
-429 the pace doubles every ~80 round trips, up to the client's concurrency.
+**First contact.** Nothing is known, so few requests are kept in flight: 2,
+or 1.25% of those admitted so far (the pace is that over the latency). A
+server counting a ten-second window admits ten seconds' worth before its
+first 429, and every request then in flight is refused too: keeping about 1%
+in flight keeps those 429s to about 1% of the run. Without 429s the pace
+doubles every ~55 round trips, up to the client's own concurrency.
 
-**The first 429** tells the shape of the limit by its ``Retry-After``. Under
-two seconds, a *bucket*: the limit is the best ``admitted / (span +
-Retry-After)`` over spans ending at the 429 (a bucket holding at most
-``Retry-After`` seconds' worth, empty now, cannot have let more through).
-Two seconds or more, a *window* (SignalWire counts per ten seconds): it is as
-long as the time since the first admitted request plus the ``Retry-After``,
-and holds what was admitted.
+**The first 429** says what kind of limit it is, by its ``Retry-After``
+(whole seconds, rounded up). Under two seconds, a *short* limit (the
+emulator's "R per second", a token bucket; ``mode == "bucket"``): it is what
+was admitted in the last ``Retry-After`` seconds. Two seconds or more, a long
+*window* (SignalWire's ten seconds): as long as the time since the first
+admitted request plus the ``Retry-After`` (never shorter than the truth),
+holding what was admitted.
 
-**Pacing** is 3% under the learned limit. On a window the pacer also logs
-what the window holds and never sends more than fits, so the burst that
-filled the first window is not repeated; for one window length after the
-first 429 it spends the room left within half a window (at most twice the
-pace), then paces evenly.
+**Pacing** is 2% under the learned limit, and the pacer logs what the
+server's window holds (each request from when it leaves, then from its
+answer's time, or out if refused) and never lets more go than fits: the
+burst that filled a long window is not repeated when it slides. For one
+window after its first 429 the room left is spent within half a window (at
+most twice the pace); then the pace is even.
 
-**Later 429s.** On a bucket, what was admitted between the previous 429 and
-this one, per second (empty at both: that is the refill), or the first-contact
-bound over that stretch when larger. On a window, what was sent in the part
-of the window that will still be there when it admits again. A 429 without
-``Retry-After`` counts as ``Retry-After: 1`` and holds new requests for that
-second. 429s for requests sent before the previous 429 came back are echoes.
+**Later 429s.** The limit is what was sent in the part of the window that
+will still be there when it admits again (``Retry-After`` says when). On a
+short limit, a 429 at our own pace with the window as full as ever cuts the
+limit 2%; twice running, the limit is a bucket (it let a burst through on
+top of its rate), and from then on it is what was admitted between 429s,
+per second, or the best ``admitted / (span + Retry-After)`` over spans
+ending at the 429 when probing. A 429 without ``Retry-After`` counts as
+``Retry-After: 1`` and holds new requests for that second; 429s for requests
+sent before the previous 429 came back are its echoes.
 
-**Probing.** After ten quiet seconds (two window lengths on a window) of
-using the full pace, it rises 1%, then 2%, 4%, ... (at most 25%) every two
-seconds until a 429, so a raised limit is found in about half a minute and a
-steady one costs one 429 now and then. ``limit`` changes only at a 429.
+**Probing.** After 20 quiet seconds of using the full pace (two window
+lengths on a window), the pace rises 1%, 2%, 4%, ... (at most 25%) every two
+seconds until a 429 says where the limit is. A probe that finds the same
+limit again doubles the quiet time (up to 80 s), so a steady limit costs one
+429 a minute or so and a raised one is found within a minute or two.
+``limit`` changes only at a 429.
 """
 
 from __future__ import annotations
@@ -129,6 +135,11 @@ class Pacer:
         limit = "unknown" if self.limit is None else f"{self.limit:.1f}/s"
         return f"Pacer(mode={self.mode}, limit={limit}, rate={self.rate:.1f}/s)"
 
+    @property
+    def window_seconds(self) -> float:
+        """The length of the learned limit's window in seconds (0.0 before the first 429)."""
+        return 0.0 if self._window is None else self._window.seconds
+
     # --- what the limiter tells us -------------------------------------------
 
     def sent(self, now: float) -> None:
@@ -173,6 +184,17 @@ class Pacer:
             if self.limit is not None and 1.0 <= seconds < window.seconds:
                 self.limit *= window.seconds / seconds
                 window.seconds = seconds
+
+    def adopt(self, now: float, limit: float, mode: Mode, seconds: float) -> None:
+        """Take a limit learned elsewhere (another process on a shared key) as our own."""
+        if self._window is None or self._window.seconds != seconds:
+            self._window = WindowLog(seconds, [], opened=now)
+        self.limit, self.mode = limit, mode
+        self.probe = 1.0
+        self._probe_step = PROBE_FIRST
+        self._probe_admitted = self.admitted
+        self._probe_at = now + max(self._quiet, 2 * seconds if mode == "window" else 0.0)
+        self.advance(now)
 
     def hold(self, now: float, seconds: float) -> None:
         """Let nothing go for ``seconds`` (a shared pause)."""

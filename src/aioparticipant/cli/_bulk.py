@@ -30,7 +30,6 @@ from typing import Any, BinaryIO
 import anyio
 import msgspec
 
-from .._auto_limiter import AutoRateLimiter
 from .._bulk import BulkResult, ParticipantUpdate
 from .._client import AsyncClient
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_MAX_RETRIES
@@ -191,7 +190,7 @@ async def _main(args: argparse.Namespace) -> int:
         results.close()
         progress.close()
     if not args.quiet:
-        _summary(job, args.out)
+        _summary(job, args.out, auto=args.rate == "auto")
     return job.exit_code()
 
 
@@ -382,7 +381,7 @@ async def _dry_run(reader: RowReader, ledger: Ledger, *, quiet: bool) -> int:
     return EXIT_OK if invalid == 0 else EXIT_UNSUCCESSFUL
 
 
-def _summary(job: _Job, out: Path) -> None:
+def _summary(job: _Job, out: Path, *, auto: bool) -> None:
     counters = job.counters
     elapsed = max(1e-9, counters.elapsed())
     parts = [
@@ -395,9 +394,9 @@ def _summary(job: _Job, out: Path) -> None:
         f"bulk: {counters.done} rows recorded in {elapsed:.1f} s "
         f"({counters.done / elapsed:,.0f}/s): {', '.join(parts)}; {counters.retries} retries"
     ]
-    limiter = job.client.limiter
-    if isinstance(limiter, AutoRateLimiter):  # --rate auto: say what it learned
-        learned = "not reached (no 429)" if limiter.limit is None else f"{limiter.limit:,.1f}/s"
+    if auto:  # --rate auto (alone, or shared through Redis): say what it learned
+        limit = getattr(job.client.limiter, "limit", None)
+        learned = "not reached (no 429)" if limit is None else f"{limit:,.1f}/s"
         lines.append(f"learned rate limit: {learned}")
     if counters.skipped:
         lines.append(f"skipped {counters.skipped} rows already recorded in {out}")

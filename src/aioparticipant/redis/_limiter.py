@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from types import TracebackType
+from typing import Literal
 
 import anyio
 import redis
@@ -15,6 +16,7 @@ from .._lanes import BULK, INTERACTIVE, Priority, check_priority
 from .._limiter import check_reserve, default_burst, default_reserve
 from .._redact import redact_url, scrub, url_secrets
 from .._validate import check_int, check_positive_number, check_seconds
+from ._auto import FleetPacing
 from ._connection import (
     REDIS_ERRORS,
     Connection,
@@ -24,7 +26,7 @@ from ._connection import (
 )
 from ._fallback import Fallback, logger
 from ._lanes import MAX_SPREAD, Lanes, LocalPause
-from ._scripts import Answer, limit_keys, read_answer
+from ._scripts import FLEET_SUFFIX, Answer, limit_keys, read_answer
 
 __all__ = ["RedisRateLimiter"]
 
@@ -69,7 +71,7 @@ class RedisRateLimiter:
         url: str,
         *,
         key: str,
-        rate: float,
+        rate: float | Literal["auto"],
         burst: int | None = None,
         reserve: int | None = None,
         fallback_rate: float | None = None,
@@ -90,7 +92,7 @@ class RedisRateLimiter:
         client: redis.asyncio.Redis | redis.asyncio.RedisCluster | redis.Redis | redis.RedisCluster,
         *,
         key: str,
-        rate: float,
+        rate: float | Literal["auto"],
         burst: int | None = None,
         reserve: int | None = None,
         fallback_rate: float | None = None,
@@ -109,12 +111,25 @@ class RedisRateLimiter:
         self._use_fallback(fallback_rate)
         return self
 
-    def _configure(self, key: str, rate: float, burst: int | None, reserve: int | None) -> None:
+    def _configure(
+        self, key: str, rate: float | str, burst: int | None, reserve: int | None
+    ) -> None:
         if not isinstance(key, str) or not key:
             raise InvalidParameterError(
                 "key", f"key must be a non-empty str naming the shared limit, got {key!r}"
             )
         self.key = key
+        self._fleet: FleetPacing | None = None
+        if isinstance(rate, str):
+            if rate != "auto":
+                raise InvalidParameterError(
+                    "rate", f'rate must be a number of requests per second or "auto", got {rate!r}'
+                )
+            if burst is not None or reserve is not None:
+                name = "burst" if burst is not None else "reserve"
+                raise InvalidParameterError(name, f'{name} is learned under rate="auto"')
+            self._fleet = FleetPacing()
+            rate = self._fleet.rate
         self.rate = check_positive_number("rate", rate, what="a number of requests per second")
         self.burst = (
             default_burst(self.rate) if burst is None else check_int("burst", burst, minimum=1)
@@ -123,6 +138,7 @@ class RedisRateLimiter:
             default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
         )
         self._keys = list(limit_keys(key))
+        self._fleet_keys = [self._keys[0] + FLEET_SUFFIX]
         self._lanes = Lanes()
         self._pause = LocalPause()
         self._closed = False
@@ -139,7 +155,10 @@ class RedisRateLimiter:
 
     @property
     def rate(self) -> float:
-        """Requests per second across every process on the key (it may be changed while in use)."""
+        """Requests per second across every process on the key (it may be changed while in use).
+
+        With ``rate="auto"``, the pace learned so far.
+        """
         return self._rate
 
     @rate.setter
@@ -147,6 +166,11 @@ class RedisRateLimiter:
         self._rate = check_positive_number("rate", rate, what="a number of requests per second")
         # repr() of a float round-trips exactly; the script reads it with tonumber().
         self._interval = repr(1_000_000 / self._rate)
+
+    @property
+    def limit(self) -> float | None:
+        """With ``rate="auto"``, the server's limit as the fleet learned it (``None`` until then)."""
+        return self._rate if self._fleet is None else self._fleet.limit
 
     def __repr__(self) -> str:
         owned = self._connection.owned
@@ -177,6 +201,16 @@ class RedisRateLimiter:
         lane = check_priority(priority)
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+        fleet = self._fleet
+        if fleet is None:
+            await self._acquire(lane)
+            return
+        await self._keep_pace(fleet)
+        await self._acquire(lane)
+        await fleet.wait_for_room()
+        fleet.sent(anyio.current_time())
+
+    async def _acquire(self, lane: Priority) -> None:
         if lane == INTERACTIVE:
             self._lanes.interactive_arrived()
         # Should a shared pause hold this caller: when it came, and (for bulk) its
@@ -193,6 +227,27 @@ class RedisRateLimiter:
         finally:
             if lane == INTERACTIVE:
                 self._lanes.interactive_left()
+
+    async def _keep_pace(self, fleet: FleetPacing) -> None:
+        """``rate="auto"``: report to the fleet when due; pace at what it learned."""
+        now = anyio.current_time()
+        if fleet.due(now):
+            try:
+                reply = await self._connection.fleet(self._fleet_keys, fleet.arguments())
+            except REDIS_ERRORS:
+                pass  # the acquire that follows says what is wrong, or falls back
+            else:
+                fleet.reported(now, reply)
+        fleet.pacer.advance(now)
+        if fleet.rate != self._rate:
+            self.rate = fleet.rate
+            self.burst = default_burst(self._rate)
+            self.reserve = default_reserve(self.burst)
+
+    def observe(self, status: int, latency: float, retry_after: float | None) -> None:
+        """With ``rate="auto"``: an HTTP answer (the client calls this), to learn from."""
+        if self._fleet is not None:
+            self._fleet.answered(anyio.current_time(), status, latency, retry_after)
 
     async def _acquire_from_redis(self, lane: Priority, arrived: float, stagger: float) -> bool:
         """Take a slot in ``lane``: ``True`` once taken, ``False`` to wait a pause or fall back."""
@@ -259,6 +314,8 @@ class RedisRateLimiter:
         seconds = check_seconds("seconds", seconds)
         if seconds == 0 or self._closed:
             return
+        if self._fleet is not None:
+            self._fleet.pacer.hold(anyio.current_time(), seconds)
         spread = min(seconds, MAX_SPREAD)
         self._pause.extend(seconds, spread)
         if self._fallback is not None and self._fallback.in_use():

@@ -4,8 +4,9 @@ Both scripts run atomically on the Redis server and read its clock
 (``TIME``), so the workers' clocks never matter. Times are microseconds of
 that clock.
 
-Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state) and
-``{KEY}:pause`` (the shared pause). The braces are a Redis Cluster hash tag:
+Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state),
+``{KEY}:pause`` (the shared pause) and, with ``rate="auto"``, ``{KEY}:auto``
+(the limit the processes learned). The braces are a Redis Cluster hash tag:
 keys with the same tag live in the same slot, so one script may touch both,
 on a Redis Cluster as on a single Redis or Valkey. A ``KEY`` that already
 holds a hash tag (a ``{...}`` with something between the braces, as Redis
@@ -17,7 +18,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["ACQUIRE_SCRIPT", "PAUSE_SCRIPT", "Answer", "limit_keys", "read_answer"]
+__all__ = [
+    "ACQUIRE_SCRIPT",
+    "FLEET_SCRIPT",
+    "FLEET_SUFFIX",
+    "PAUSE_SCRIPT",
+    "Answer",
+    "limit_keys",
+    "read_answer",
+]
 
 # GCRA with a reserve, behind the shared pause.
 #
@@ -83,7 +92,45 @@ redis.call('SET', KEYS[1], string.format('%.0f %.0f', pause_until, spread),
 return {math.ceil(pause_until - now), spread}
 """
 
+# rate="auto": the limit each process on the key learned, for its own part.
+#
+# KEYS[1]  a hash: process id -> "<limit> <mode> <seconds> <expires>": the
+#          requests per second that process learned it may send, the kind of
+#          limit ("bucket" or "window") and its window's length, and when the
+#          entry lapses unless renewed (server clock, microseconds)
+# ARGV[1]  this process's id
+# ARGV[2]  its entry without the expiry ("<limit> <mode> <seconds>"), or "" when
+#          it has learned nothing yet (then it only reads)
+# ARGV[3]  how long an entry lives unless renewed (microseconds)
+# Returns  {total, processes, latest}: the sum of the live entries' limits (a
+#          string), how many there are, and one live entry other than ours
+#          ("" if none). Lapsed entries are removed; the hash expires with them.
+FLEET_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local ttl = tonumber(ARGV[3])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. string.format('%.0f', now + ttl))
+end
+local entries = redis.call('HGETALL', KEYS[1])
+local total, processes, other = 0, 0, ''
+for i = 1, #entries, 2 do
+  local limit, mode, seconds, expires = string.match(entries[i + 1], '^(%S+) (%S+) (%S+) (%d+)$')
+  if not expires or tonumber(expires) < now then
+    redis.call('HDEL', KEYS[1], entries[i])
+  else
+    total = total + tonumber(limit)
+    processes = processes + 1
+    if entries[i] ~= ARGV[1] then other = limit .. ' ' .. mode .. ' ' .. seconds end
+  end
+end
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(ttl / 1000)))
+return {tostring(total), processes, other}
+"""
+
 PAUSE_SUFFIX = ":pause"
+FLEET_SUFFIX = ":auto"
 
 
 def limit_keys(key: str) -> tuple[str, str]:
