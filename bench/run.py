@@ -3,6 +3,7 @@
     python bench/run.py                 # full run: 4,000 updates x 3 rounds, limiter, decode, memory
     python bench/run.py --quick         # CI smoke: a few hundred updates, one round, seconds
     python bench/run.py --only table --n 2000 --rounds 5 --in-flight 1 128
+    python bench/run.py --only lanes overhead    # issue 9's lanes table, issue 11's overhead
 
 What it measures, each client in a fresh process (so CPU and RSS are its own),
 rounds interleaved (every client at every level once per round), medians shown:
@@ -17,7 +18,11 @@ rounds interleaved (every client at every level once per round), medians shown:
   peak RSS, TCP connections the client opened (the stub counts them);
 * ratio rows, computed per round from runs made side by side, then the median;
 * limiter accuracy (``rate_limit=200`` against the project's emulator enforcing
-  200/s), msgspec decode cost, and bulk memory (``bench/bench_bulk_memory.py``).
+  200/s), msgspec decode cost, and bulk memory (``bench/bench_bulk_memory.py``);
+* lanes (``bench/lanes.py``, issue 9): a click's latency while bulk runs
+  saturate the limit, in one process and in three sharing a Redis key;
+* overhead (``bench/overhead.py``, issue 11): what unused hooks and tracing
+  cost per call, and what importing OpenTelemetry adds to ``import aioparticipant``.
 
 The server is ``bench/stub_server.py`` on 127.0.0.1, started and stopped by PID
 and bounded in time. Nothing here asserts a timing; ``--json`` saves the raw runs.
@@ -525,6 +530,40 @@ def memory_check(args: argparse.Namespace) -> None:
         print(f"(exit {done.returncode}) {done.stderr.strip()[-1500:]}")
 
 
+# --- lanes and overhead (their own scripts) --------------------------------------------
+
+
+def run_script(name: str, argv: list[str], timeout: float) -> None:
+    """Run ``bench/<name>`` with ``argv``, passing its report through (bounded in time)."""
+    try:
+        done = subprocess.run(
+            [PYTHON, str(HERE / name), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        print(f"\n{name} timed out after {timeout:g}s")
+        return
+    report = done.stdout.strip()
+    # Their first lines repeat the machine and title: keep from the first table on.
+    start = report.find("\n## ")
+    print(report[start:] if start != -1 else report)
+    if done.returncode != 0:
+        print(f"({name} exit {done.returncode}) {done.stderr.strip()[-1500:]}")
+
+
+def lanes_check(args: argparse.Namespace) -> None:
+    # --quick: one process only (three scenarios, ~15 s); the full run adds the Redis fleet.
+    argv = ["--quick", "--modes", "single"] if args.quick else []
+    run_script("lanes.py", argv, timeout=1800)
+
+
+def overhead_check(args: argparse.Namespace) -> None:
+    run_script("overhead.py", ["--quick"] if args.quick else [], timeout=1200)
+
+
 # --- entry ---------------------------------------------------------------------------
 
 
@@ -562,8 +601,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=("table", "decode", "limiter", "memory"),
-        default=("table", "decode", "limiter", "memory"),
+        choices=("table", "decode", "limiter", "memory", "lanes", "overhead"),
+        default=("table", "decode", "limiter", "memory", "lanes", "overhead"),
     )
     parser.add_argument("--limiter-rate", type=float, default=200.0)
     parser.add_argument(
@@ -605,6 +644,10 @@ def main(argv: list[str] | None = None) -> None:
         limiter_check(args)
     if "memory" in args.only:
         memory_check(args)
+    if "lanes" in args.only:
+        lanes_check(args)
+    if "overhead" in args.only:
+        overhead_check(args)
     print(f"\n(bench took {time.perf_counter() - started:.0f}s)")
 
 

@@ -239,6 +239,7 @@ class DirectHttpxSender:
         transport: httpx.AsyncBaseTransport | None,
         shards: int = 1,
         via_client: bool = False,
+        network: Any = None,  # the client's proxy and TLS settings: experiments run without them
     ) -> None:
         from aioparticipant._senders import RawResponse
 

@@ -288,11 +288,13 @@ async def test_a_proxy_refusing_the_tunnel_is_a_connection_error(
         base_url=f"https://127.0.0.1:{closed_port()}/api",
         http_backend=http_backend,
         proxy=tinyproxy.url,
-        max_retries=0,
+        max_retries=3,
     ) as client:
         with pytest.raises(APIConnectionError, match=r"refused to open a tunnel.*403") as caught:
             await mute(client)
+        assert client.stats.attempts == 1  # another attempt cannot change the proxy's mind
     assert caught.value.possibly_delivered is False
+    assert caught.value.transient is False
 
 
 async def test_a_proxy_dropping_the_connect_is_a_connection_error(

@@ -183,8 +183,26 @@ def test_trust_env_false_ignores_every_variable(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_custom_transport_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "socks5://from-env:1")
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
     network = resolve_network("https://api.example.com", custom_transport=True)
     assert network.proxy is None
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("proxy", "http://proxy:3128"), ("verify", "/etc/ssl/ca.pem")]
+)
+def test_proxy_and_verify_with_a_custom_transport_are_refused(option: str, value: str) -> None:
+    import httpx
+
+    with pytest.raises(InvalidParameterError, match="no effect with transport=") as caught:
+        AsyncClient(
+            "PJ",
+            "tok",
+            space_url="example.signalwire.com",
+            transport=httpx.MockTransport(lambda request: httpx.Response(200)),
+            **{option: value},
+        )
+    assert caught.value.parameter == option
 
 
 # --- NO_PROXY forms -------------------------------------------------------------------

@@ -94,21 +94,21 @@ async def test_a_stopped_redis_is_paced_around_and_used_again_once_restarted(
 async def test_a_frozen_redis_costs_one_timeout_not_one_per_request(
     caplog: pytest.LogCaptureFixture, server: RedisServer, key: str
 ) -> None:
-    url = server.url + "?socket_timeout=0.3"
+    url = server.url + "?socket_timeout=1"
     async with RedisRateLimiter(url, key=key, rate=1000, fallback_rate=200) as limiter:
         await limiter.acquire()
         server.freeze()  # SIGSTOP: connections hang instead of failing
         try:
             started = anyio.current_time()
             await limiter.acquire()  # this one waits for the socket timeout
-            assert anyio.current_time() - started >= 0.3 - 0.02
+            assert anyio.current_time() - started >= 1 - 0.02
             slowest = 0.0
             for _ in range(20):
                 started = anyio.current_time()
                 await limiter.acquire()
                 slowest = max(slowest, anyio.current_time() - started)
                 await anyio.sleep(0.05)  # spans a probe (1 s after the switch)
-            assert slowest < 0.2  # none of them waited for the frozen Redis
+            assert slowest < 0.6  # none of them waited (1 s) for the frozen Redis
         finally:
             server.thaw()
         with anyio.fail_after(5):

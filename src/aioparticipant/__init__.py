@@ -2,6 +2,8 @@
 
 async with AsyncClient() as client:
     p = await client.conferences("CF...").participants("CA...").update(muted=True)
+
+``Client`` is the same API, blocking, for Django, Celery and scripts.
 """
 
 from ._auto_limiter import AutoRateLimiter
@@ -31,6 +33,7 @@ from ._options import PerCallOptions
 from ._params import ListFilters, UpdateParameters
 from ._resources import Conference, ConferenceParticipants, ParticipantHandle
 from ._retry import Backoff
+from ._sync import Client
 from ._version import __version__
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "BulkResult",
     "BulkRun",
     "BulkSummary",
+    "Client",
     "ClientStats",
     "Conference",
     "ConferenceParticipants",

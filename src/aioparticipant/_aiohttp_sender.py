@@ -174,10 +174,12 @@ class AiohttpSender:
                 text = through_proxy(describe(error, "connection failed"), proxy)
             raise kind(text, possibly_delivered=not connecting) from error
         if refusal is not None:
-            raise APIConnectionError(refusal, possibly_delivered=False)
+            raise APIConnectionError(refusal, possibly_delivered=False, transient=False)
         if response.status == 407:  # a plain-http request forwarded by the proxy: only it says 407
             raise APIConnectionError(
-                proxy_refused(proxy, target, 407, response.reason), possibly_delivered=False
+                proxy_refused(proxy, target, 407, response.reason),
+                possibly_delivered=False,
+                transient=False,
             )
         return response
 

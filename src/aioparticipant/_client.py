@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 import math
-import os
 from collections.abc import AsyncIterable, Iterable
 from types import TracebackType
 from typing import Literal
-from urllib.parse import urlsplit
 
 import httpx
 
 from ._auto_limiter import AutoRateLimiter
 from ._bulk import BulkRun, ParticipantUpdate
+from ._config import base_url_from, credential_from
 from ._constants import (
     DEFAULT_BULK_CONCURRENCY,
     DEFAULT_KEEPALIVE_EXPIRY,
@@ -23,8 +21,6 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     ENV_API_TOKEN,
     ENV_PROJECT_ID,
-    ENV_SPACE_URL,
-    SIGNALWIRE_API_PATH,
     USER_AGENT,
 )
 from ._events import EventHooksArg
@@ -39,7 +35,7 @@ from ._resources import Conference, _Api
 from ._retry import Backoff
 from ._senders import AiohttpSender, HttpxSender, Sender
 from ._tls import VerifyTypes
-from ._validate import check_int, check_positive_number, has_control_characters
+from ._validate import check_int, check_positive_number
 
 __all__ = ["AsyncClient"]
 
@@ -92,13 +88,13 @@ class AsyncClient:
         trust_env: bool = True,
         verify: VerifyTypes = True,
     ) -> None:
-        project_id = _credential(project_id, "project_id", ENV_PROJECT_ID)
-        token = _credential(token, "token", ENV_API_TOKEN)
+        project_id = credential_from(project_id, "project_id", ENV_PROJECT_ID)
+        token = credential_from(token, "token", ENV_API_TOKEN)
         if ":" in project_id:
             raise InvalidParameterError(
                 "project_id", "project_id must not contain ':' (it is the Basic-auth user name)"
             )
-        self.base_url = _base_url(base_url, space_url, allow_insecure_http=allow_insecure_http)
+        self.base_url = base_url_from(base_url, space_url, allow_insecure_http=allow_insecure_http)
         self.project_id = project_id
         self.account_sid = project_id if account_sid is None else account_sid
         account_segment = encode_path_segment("account_sid", self.account_sid)
@@ -271,90 +267,6 @@ class AsyncClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-def _credential(value: str | None, parameter: str, variable: str) -> str:
-    if value is None:
-        value = os.environ.get(variable) or None
-    if value is None:
-        raise InvalidParameterError(
-            parameter, f"{parameter} is missing: pass {parameter}=... or set {variable}"
-        )
-    if not isinstance(value, str) or not value or has_control_characters(value):
-        # The value itself is never echoed: it may be a secret.
-        raise InvalidParameterError(
-            parameter, f"{parameter} must be a non-empty str without control characters"
-        )
-    return value
-
-
-def _base_url(base_url: str | None, space_url: str | None, *, allow_insecure_http: bool) -> str:
-    if base_url is not None:
-        return _checked_url("base_url", base_url, allow_insecure_http=allow_insecure_http)
-    space_url = space_url if space_url is not None else (os.environ.get(ENV_SPACE_URL) or None)
-    if space_url is None:
-        raise InvalidParameterError(
-            "space_url",
-            f"space_url is missing: pass space_url='example.signalwire.com' or set {ENV_SPACE_URL} "
-            "(or pass base_url= for Twilio or an emulator)",
-        )
-    if not isinstance(space_url, str):
-        raise InvalidParameterError(
-            "space_url", f"space_url must be a str, got {type(space_url).__name__}"
-        )
-    text = space_url.strip().rstrip("/")
-    if "://" not in text:
-        text = "https://" + text
-    url = _checked_url("space_url", text, allow_insecure_http=allow_insecure_http)
-    if urlsplit(url).path:
-        raise InvalidParameterError(
-            "space_url",
-            f"space_url must be a host such as 'example.signalwire.com', got {space_url!r}",
-        )
-    return url + SIGNALWIRE_API_PATH
-
-
-def _checked_url(parameter: str, value: str, *, allow_insecure_http: bool) -> str:
-    if not isinstance(value, str) or has_control_characters(value):
-        raise InvalidParameterError(
-            parameter, f"{parameter} must be a URL string without control characters"
-        )
-    try:
-        parts = urlsplit(value.strip())
-        host = parts.hostname
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError as error:
-        raise InvalidParameterError(parameter, f"{parameter} is not a valid URL: {error}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not host:
-        raise InvalidParameterError(
-            parameter,
-            f"{parameter} must be an absolute https URL such as "
-            f"'https://api.twilio.com/2010-04-01', got {value!r}",
-        )
-    if parts.username is not None or parts.password is not None:
-        raise InvalidParameterError(
-            parameter, f"{parameter} must not carry credentials; pass project_id and token instead"
-        )
-    if parts.query or parts.fragment:
-        raise InvalidParameterError(parameter, f"{parameter} must not have a query or fragment")
-    if scheme == "http" and not allow_insecure_http and not _is_loopback(host):
-        raise InvalidParameterError(
-            parameter,
-            f"{parameter} uses plain http to {host}, which would send the credentials in clear "
-            "text: use https, or pass allow_insecure_http=True if you really mean it",
-        )
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _limiter(

@@ -134,12 +134,18 @@ class APIConnectionError(AioParticipantError):
 
     ``possibly_delivered`` is ``False`` only when the request certainly never
     reached the server (connect failures, connect and pool timeouts).
+    ``transient`` is ``False`` when another attempt cannot help (a proxy
+    refused the tunnel: wrong or missing proxy credentials, a host it does not
+    allow); such an error is not retried.
     """
 
-    def __init__(self, message: str, *, possibly_delivered: bool = True) -> None:
+    def __init__(
+        self, message: str, *, possibly_delivered: bool = True, transient: bool = True
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.possibly_delivered = possibly_delivered
+        self.transient = transient
 
 
 class APITimeoutError(APIConnectionError):

@@ -24,6 +24,19 @@ from ._tracing import ATTEMPTS, call_span
 __all__ = ["Call", "ClientStats", "Pipeline"]
 
 
+class _Attempts:
+    """How many attempts one call has made so far."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> int:
+        self.count += 1
+        return self.count
+
+
 @dataclass
 class ClientStats:
     """What a client has done so far: counters for dashboards, progress bars and tests.
@@ -106,18 +119,18 @@ class Pipeline:
         if self.closed:
             raise RuntimeError("this AsyncClient is closed; create a new one")
         self.stats.requests += 1
+        attempts = _Attempts()
         span = call_span(call.operation, options.priority, call.conference_sid, call.call_sid)
         if span is None:
-            return await self._with_retries(call, options, [0])
-        attempts = [0]
+            return await self._with_retries(call, options, attempts)
         with span as current:
             try:
                 return await self._with_retries(call, options, attempts)
             finally:
-                current.set_attribute(ATTEMPTS, attempts[0])
+                current.set_attribute(ATTEMPTS, attempts.count)
 
     async def _with_retries(
-        self, call: Call, options: CallOptions, attempts: list[int]
+        self, call: Call, options: CallOptions, attempts: _Attempts
     ) -> RawResponse:
         # The first attempt runs bare: most requests succeed, and a tenacity
         # controller per request would cost more CPU than the request itself.
@@ -153,69 +166,71 @@ class Pipeline:
         try:
             response: RawResponse = await retrying(attempt)
         except (APIError, APIConnectionError) as error:
-            error.attempts = attempts[0]
+            error.attempts = attempts.count
             raise
         return response
 
-    async def _attempt(self, call: Call, options: CallOptions, attempts: list[int]) -> RawResponse:
+    async def _attempt(self, call: Call, options: CallOptions, attempts: _Attempts) -> RawResponse:
         lane = options.priority
-        await self._pause.wait(lane)
-        await self._wait_for_token(lane)
-        let_go = time.perf_counter()
-        await self._slots.acquire(lane)
+        await self._pause.wait(lane)  # a 429's pause; interactive requests go first when it ends
+        await self._wait_for_token(lane)  # the rate limit; bulk leaves the reserve alone
+        let_go = time.perf_counter()  # a self-pacing limiter times each answer from here
+        await self._slots.acquire(lane)  # the concurrency bound; interactive first
         try:
-            attempts[0] += 1
+            attempt = attempts.next()
             self.stats.attempts += 1
-            if options.hooks.request:
-                await emit(
-                    options.hooks.request, RequestEvent(call.method, call.path, attempts[0], lane)
-                )
+            await self._announce(call, options, attempt)
             started = time.perf_counter()
             response = await self.sender.send(
                 call.method, call.url, call.form, options.sender_timeout
             )
         finally:
             self._slots.release()
-        if options.hooks.response:
-            elapsed = time.perf_counter() - started
-            event = ResponseEvent(
-                call.method,
-                call.path,
-                attempts[0],
-                lane,
-                response.status,
-                response.headers,
-                elapsed,
-            )
-            await emit(options.hooks.response, event)
+        await self._report(call, options, attempt, response, time.perf_counter() - started)
         if response.status < 300:
             self._tell_limiter(response.status, let_go, None)
             return response
-        error = self._error(call, response)
-        self._tell_limiter(response.status, let_go, error.retry_after)
-        pause = decide(error, announces=call.announces, backoff=self._backoff).pause
-        if pause is not None:
-            await self._pause_everyone(pause)
-        raise error
+        raise await self._failure(call, response, let_go)
 
     async def _wait_for_token(self, lane: Priority) -> None:
         if self._take_token is not None:
             await self._take_token(lane)
 
+    async def _announce(self, call: Call, options: CallOptions, attempt: int) -> None:
+        if options.hooks.request:
+            event = RequestEvent(call.method, call.path, attempt, options.priority)
+            await emit(options.hooks.request, event)
+
     def _tell_limiter(self, status: int, let_go: float, retry_after: float | None) -> None:
         if self._limiter_observe is not None:  # a self-pacing limiter learns from answers
             self._limiter_observe(status, time.perf_counter() - let_go, retry_after)
 
-    async def _pause_everyone(self, seconds: float) -> None:
-        self._pause.pause_for(seconds)
-        if self._limiter_pause is not None:
-            await self._limiter_pause(seconds)
+    async def _report(
+        self,
+        call: Call,
+        options: CallOptions,
+        attempt: int,
+        response: RawResponse,
+        elapsed: float,
+    ) -> None:
+        if options.hooks.response:
+            event = ResponseEvent(
+                call.method,
+                call.path,
+                attempt,
+                options.priority,
+                response.status,
+                response.headers,
+                elapsed,
+            )
+            await emit(options.hooks.response, event)
 
-    def _error(self, call: Call, response: RawResponse) -> APIError:
+    async def _failure(self, call: Call, response: RawResponse, let_go: float) -> APIError:
+        """The error for an error response, after pausing everyone if it was a 429 with Retry-After."""
         body = response.body
         for secret in self._secrets:
             body = body.replace(secret, b"[redacted]")
-        return error_from_response(
+        error = error_from_response(
             response.status,
             response.headers,
             body,
@@ -223,6 +238,13 @@ class Pipeline:
             method=call.method,
             path=call.path,
         )
+        self._tell_limiter(response.status, let_go, error.retry_after)
+        pause = decide(error, announces=call.announces, backoff=self._backoff).pause
+        if pause is not None:
+            self._pause.pause_for(pause)
+            if self._limiter_pause is not None:
+                await self._limiter_pause(pause)
+        return error
 
     async def aclose(self) -> None:
         self.closed = True

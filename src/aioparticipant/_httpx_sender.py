@@ -143,20 +143,25 @@ class HttpxSender:
             content=form,
             extensions={**extensions, "trace": watch},
         )
-        target = f"{request.url.host}:{request.url.port or 443}"
+        default_port = 443 if request.url.scheme == "https" else 80
+        target = f"{request.url.host}:{request.url.port or default_port}"
         try:
             response = await self._send(request)
         except httpx.ProxyError as error:
             status, _, reason = str(error).partition(" ")
             code = int(status) if status.isdigit() else 0
             raise APIConnectionError(
-                proxy_refused(proxy, target, code, reason), possibly_delivered=False
+                proxy_refused(proxy, target, code, reason),
+                possibly_delivered=False,
+                transient=False,
             ) from error
         except httpx.TransportError as error:
             raise _proxy_error(proxy, target, watch.step, error) from error
         if response.status == 407:  # a plain-http request forwarded by the proxy: only it says 407
             raise APIConnectionError(
-                proxy_refused(proxy, target, 407, response.reason), possibly_delivered=False
+                proxy_refused(proxy, target, 407, response.reason),
+                possibly_delivered=False,
+                transient=False,
             )
         return response
 

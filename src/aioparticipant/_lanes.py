@@ -15,6 +15,9 @@ from ._exceptions import InvalidParameterError
 __all__ = ["BULK", "INTERACTIVE", "PRIORITIES", "Priority", "check_priority"]
 
 Priority: TypeAlias = Literal["interactive", "bulk"]
+"""A request's lane: ``"interactive"`` (a person is waiting; direct calls) or ``"bulk"``
+(``client.bulk()``, the ``*_all`` helpers, ``aioparticipant bulk``). Interactive requests
+never wait behind bulk ones for a slot, a limiter token or the end of a shared pause."""
 
 INTERACTIVE: Final = "interactive"
 BULK: Final = "bulk"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 
+from ._exceptions import InvalidParameterError
 from ._proxy import ProxySettings, parse_proxy, proxy_from_environment
 from ._tls import resolve_verify
 from ._validate import check_bool
@@ -36,9 +37,16 @@ def resolve_network(
     """The settings for a client of ``base_url``: an explicit ``proxy``/``verify`` wins.
 
     With a ``custom_transport`` (``transport=``), the transport does its own
-    networking: the arguments are still checked, the environment is not read.
+    networking: the environment is not read, and ``proxy``/``verify`` are refused
+    rather than silently ignored.
     """
     use_environment = check_bool("trust_env", trust_env) and not custom_transport
+    if custom_transport:
+        for name, value, default in (("proxy", proxy, None), ("verify", verify, True)):
+            if value is not default:
+                raise InvalidParameterError(
+                    name, f"{name}= has no effect with transport=: set it on your transport instead"
+                )
     if proxy is not None:
         chosen: ProxySettings | None = parse_proxy(proxy, parameter="proxy")
     elif use_environment:

@@ -26,7 +26,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import InvalidParameterError
@@ -47,7 +47,7 @@ class ProxySettings:
     host: str
     port: int
     username: str | None = None
-    password: str | None = field(default=None, compare=False)
+    password: str | None = None
     #: ``"proxy"`` or the environment variable it was read from (``"HTTPS_PROXY"``).
     source: str = "proxy"
 

@@ -3,7 +3,8 @@
 The rule, in one place (``decide``):
 
 * Retried: 429, 500, 502, 503, 504, connection failures and timeouts.
-* Never retried: other 4xx, a bad response body, cancellation, anything else.
+* Never retried: other 4xx, a bad response body, a proxy refusing the tunnel,
+  cancellation, anything else.
 * An update carrying ``announce_url`` is retried only where it cannot have
   been delivered (connect failures, connect and pool timeouts, 429): a second
   delivery would play the announcement twice.
@@ -88,7 +89,7 @@ def decide(error: BaseException, *, announces: bool, backoff: Backoff) -> Verdic
         pause = wait if error.status == 429 else None
         return Verdict(retry=True, server_wait=wait, pause=pause)
     if isinstance(error, APIConnectionError):
-        return Verdict(retry=not (announces and error.possibly_delivered))
+        return Verdict(retry=error.transient and not (announces and error.possibly_delivered))
     return _NO  # cancellation, KeyboardInterrupt, bugs: never retried
 
 

@@ -16,7 +16,7 @@ fixtures:
     a subprocess. Its ``base_url`` is SignalWire-style, its ``origin`` is what
     the twilio SDK takes as ``client.api.base_url``.
 
-Example::
+Example:
 
     import pytest
 

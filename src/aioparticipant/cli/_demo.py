@@ -257,6 +257,8 @@ class _Job:
             max_connections=self.args.concurrency,
             max_retries=self.args.max_retries,
             http_backend=self.http_backend,
+            # The embedded emulator is on loopback: a corporate HTTPS_PROXY must not catch it.
+            trust_env=False,
         ) as client:
             self.client_stats = client.stats
             self.limiter = client.limiter

@@ -56,7 +56,7 @@ class Emulator:
     read it back with ``participant``. A participant may be addressed by its
     call sid or by its label.
 
-    In process::
+    In process:
 
         emulator = Emulator()
         emulator.add_participant("CF1", "CA1")

@@ -34,10 +34,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: Key of ``scope["state"]`` under which a server may offer a callable that
-#: closes the request's connection at once (``aioparticipant.emulator``'s own
-#: uvicorn setup does). Without it, a dropped request raises ``ConnectionDropped``.
 CLOSE_CONNECTION_KEY = "aioparticipant.close_connection"
+"""Key of ``scope["state"]`` under which a server may offer a callable that closes the
+request's connection at once (``aioparticipant.emulator``'s own uvicorn setup does).
+Without it, a dropped request (``drop_rate``) raises ``ConnectionDropped``."""
 
 #: The largest request body read; a larger one is answered 413.
 MAX_BODY = 64 * 1024

@@ -37,10 +37,10 @@ __all__ = [
     "is_unreachable",
 ]
 
-#: Seconds to wait for Redis to connect or answer, for a limiter built from a URL
-#: (a ``?socket_timeout=`` or ``?socket_connect_timeout=`` in the URL wins).
-#: Without it a Redis that stops answering would hold every request forever.
 DEFAULT_SOCKET_TIMEOUT = 5.0
+"""Seconds to wait for Redis to connect or answer, for a limiter built from a URL (a
+``?socket_timeout=`` or ``?socket_connect_timeout=`` in the URL wins). Without it a
+Redis that stops answering would hold every request forever."""
 
 
 class RedisLimiterError(AioParticipantError):
