@@ -50,7 +50,9 @@ async def run_one(emulator: Emulator, limiter: RedisRateLimiter, start: int, cou
         client_for(emulator, limiter=limiter) as client,
         client.bulk(batch(start, count), concurrency=32) as results,
     ):
-        return sum([not result.ok async for result in results])
+        errors = [result.error async for result in results if not result.ok]
+    assert not errors, errors[:3]
+    return 0
 
 
 @pytest.mark.anyio
@@ -77,7 +79,7 @@ async def test_two_processes_on_one_key_learn_one_limit_and_keep_under_it(
     assert failed == [0, 0]
     stats = emulator.stats
     assert stats.rate_limited <= 0.03 * stats.requests
-    assert 10 * rate / elapsed >= 0.75 * rate
+    assert 10 * rate / elapsed >= 0.7 * rate
     for limiter in (first, second):
         assert limiter.limit is not None
         assert 0.7 * rate <= limiter.limit <= 1.05 * rate

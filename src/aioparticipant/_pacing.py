@@ -100,7 +100,14 @@ class Pacer:
     one given for a warm start.
     """
 
-    def __init__(self, limit: float | None = None, *, now: float = 0.0) -> None:
+    def __init__(self, limit: float | None = None, *, now: float = 0.0, gated: bool = True) -> None:
+        # gated=False: others share the limit (a fleet), so this process's own
+        # log is not the window's; the fleet's shared pacing keeps it instead.
+        self.gated = gated
+        #: The stretch the latest limit was counted over: (start, end, seconds).
+        self.counted = (0.0, 0.0, 1.0)
+        #: gated=False: the room left in the window, as the fleet last counted it.
+        self.fleet_room = 0.0
         self.mode: Mode = "start"
         self.limit: float | None = None
         self.rate = START_IN_FLIGHT / FIRST_LATENCY
@@ -219,15 +226,20 @@ class Pacer:
         pace = self.limit * self.probe * (1 - MARGIN)
         self.rate = pace
         self.burst = max(1, math.ceil(pace * BURST_SECONDS))
-        if self.mode == "window" and now < self._catch_up_until:
+        if self.catching_up(now):
             assert self._window is not None
-            room = max(0.0, self._window_room(now))
+            room = self._window_room(now) if self.gated else self.fleet_room
+            room = max(0.0, room)
             self.rate = min(CATCH_UP * pace, pace + CATCH_UP * room / self._window.seconds)
+
+    def catching_up(self, now: float) -> bool:
+        """Whether the room a long window has left after its first 429 is being spent."""
+        return self.mode == "window" and now < self._catch_up_until
 
     def delay(self, now: float) -> float:
         """Seconds the next request must wait before it takes a token (0.0: none)."""
         wait = self._hold_until - now
-        if self._window is not None and self._window_room(now) < 1:
+        if self.gated and self._window is not None and self._window_room(now) < 1:
             frees_at = self._window.expire(now, self._slack())
             wait = max(wait, (now if frees_at is None else frees_at) - now, 1e-3)
         return max(0.0, wait)
@@ -241,12 +253,15 @@ class Pacer:
         if window is None:
             window = self._window = self._open_window(now, sent_at, retry_after)
             limit = len(window) / window.seconds
+            self.counted = (sent_at - window.seconds, sent_at, window.seconds)
         else:
             # The window admits again once what was sent in its first (Retry-After)
             # seconds has left; what is left is its size. Retry-After is rounded
             # up: the true wait may be up to a second shorter.
             seconds = window.seconds
-            limit = window.count(sent_at + retry_after - 1 - seconds, sent_at) / seconds
+            start = sent_at + retry_after - 1 - seconds
+            limit = window.count(start, sent_at) / seconds
+            self.counted = (start, sent_at, seconds)
             if self.mode == "bucket":
                 limit = self._short_limit(now, sent_at, retry_after, limit)
         limit = max(limit, 1 / retry_after)

@@ -1,90 +1,127 @@
-"""``RedisRateLimiter(rate="auto")``: each process learns its part; Redis adds the parts up.
+"""``RedisRateLimiter(rate="auto")``: the processes on a key learn one limit, as one client.
 
-Every process runs its own ``Pacer`` on what it sends and what comes back.
-Against a limit shared with others, what a process learns from its 429s is
-its own part of the limit: the requests the server let *it* send. Those
-parts add up to the limit, as flows through one bottleneck do: a process
-that takes more than its part earns the next 429 and backs off.
-
-Through one small hash in Redis (``FLEET_SCRIPT``) each process publishes its
-part every half second, and reads the sum: that is the fleet's learned limit
-(``RedisRateLimiter.limit``), and the shared GCRA script caps the fleet at
-its pace, on top of each process's own pacing. A process that joins knowing
-nothing starts from an equal part of what the others learned. A 429 pauses
-every process, as with any ``RedisRateLimiter``.
+Every process runs a ``Pacer`` on its own requests and answers, and the
+shared script paces the whole fleet at the pacer's pace. What a single
+process cannot see is what the others sent, and a limit is learned by
+counting what the server let through. So the shared script also counts every
+grant, in 10 ms buckets (``COUNT_SCRIPT`` reads them back). When a process
+learns from a 429, it counts the fleet's grants over the stretch its pacer
+counted its own, and that is the fleet's limit; it publishes it to the key
+(``FLEET_SCRIPT``), and the others take it at their next look, every half
+second. A process that joins later starts from it. A 429 pauses every
+process, as with any ``RedisRateLimiter``.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from typing import Any, Final
 
-import anyio
-
-from .._pacing import MARGIN, Mode, Pacer
+from .._pacing import Mode, Pacer
 
 __all__ = ["FleetPacing"]
 
-#: Seconds between reports to Redis ...
-REPORT_EVERY: Final = 0.5
-#: ... and how long a process's part counts without being renewed.
-PART_LIFETIME: Final = 5.0
+#: Seconds between looks at what the fleet learned.
+LOOK_EVERY: Final = 0.5
+#: The grants' buckets, in seconds (COUNT_SCRIPT's).
+BUCKET: Final = 0.01
+#: The shared burst, in seconds' worth of the pace (at least 2): the fleet has
+#: no log of a one-second window to hold a burst back, so keep it small.
+BURST_SECONDS: Final = 0.02
 
 
 class FleetPacing:
     """One process's side of a self-paced limit shared through Redis."""
 
     def __init__(self) -> None:
-        self.pacer = Pacer()
-        self.limit: float | None = None  # the fleet's: the sum of the parts
-        self._id = uuid.uuid4().hex
-        self._report_at = -math.inf
-        self._reported: float | None = None
+        self.pacer = Pacer(gated=False)
+        self._events = 0
+        self._version = 0
+        self._look_at = -math.inf
+        self._recount: tuple[float, float, float] | None = None  # start, end, seconds
+        self._publish = False
 
     @property
     def rate(self) -> float:
-        """What the shared GCRA may let the whole fleet send: its pace, or ours before it."""
-        fleet = 0.0 if self.limit is None else self.limit * (1 - MARGIN)
-        return max(self.pacer.rate, fleet)
+        """The fleet's pace."""
+        return self.pacer.rate
 
-    def due(self, now: float) -> bool:
-        """Whether to report to Redis before the next request."""
-        return now >= self._report_at or self.pacer.limit != self._reported
+    @property
+    def limit(self) -> float | None:
+        """The fleet's limit as learned, or ``None``."""
+        return self.pacer.limit
 
-    def arguments(self) -> list[str | int]:
-        """``FLEET_SCRIPT``'s arguments for a report now."""
-        pacer = self.pacer
-        part = (
-            "" if pacer.limit is None else f"{pacer.limit!r} {pacer.mode} {pacer.window_seconds!r}"
-        )
-        return [self._id, part, math.ceil(PART_LIFETIME * 1_000_000)]
-
-    def reported(self, now: float, reply: Any) -> None:
-        """Redis's answer to a report: the sum of the parts, and another process's part."""
-        total, processes, other = float(_text(reply[0])), int(reply[1]), _text(reply[2])
-        self._report_at = now + REPORT_EVERY
-        self._reported = self.pacer.limit
-        self.limit = total if processes else None
-        if self.pacer.limit is None and other:
-            # Joining a fleet that knows the limit: take an equal part of it.
-            _, mode, seconds = other.split()
-            part = total / (processes + 1)
-            self.pacer.adopt(now, part, _mode(mode), float(seconds))
-
-    def sent(self, now: float) -> None:
-        """A request of this process was let go."""
-        self.pacer.sent(now)
+    @property
+    def burst(self) -> int:
+        """The fleet's burst."""
+        return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
 
     def answered(self, now: float, status: int, latency: float, retry_after: float | None) -> None:
-        """An answer to a request of this process."""
-        self.pacer.answered(now, status, latency, retry_after)
-        self.pacer.advance(now)
+        """An answer to one of this process's requests; a new limit is recounted next."""
+        pacer = self.pacer
+        pacer.answered(now, status, latency, retry_after)
+        pacer.advance(now)
+        if pacer.events > self._events:
+            self._events = pacer.events
+            self._recount = pacer.counted
 
-    async def wait_for_room(self) -> None:
-        """The pacer's own wait (a pause, this process's part of a full window)."""
-        while (wait := self.pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
-            await anyio.sleep(wait)
+    def recount(self, now: float) -> list[str | int] | None:
+        """``COUNT_SCRIPT``'s arguments when the fleet's grants must be counted, else ``None``."""
+        if self._recount is None:
+            return None
+        start, end, _ = self._recount
+        # In microseconds before now, on whatever clock Redis keeps; the 10 ms
+        # bucket of the refused request itself (and what followed it) left out.
+        before = now - end + BUCKET
+        return [max(0, math.ceil((now - start) * 1e6)), max(0, math.floor(before * 1e6))]
+
+    def recounted(self, now: float, grants: Any) -> None:
+        """The fleet's grants over the stretch: the limit, for everyone."""
+        assert self._recount is not None
+        seconds = self._recount[2]
+        self._recount = None
+        # A grant is not an admission: the one just before the refused request
+        # may have reached the server after it, and been refused too.
+        admitted = int(grants) - 1
+        if admitted > 0 and self.pacer.limit is not None:
+            self.pacer.limit = admitted / seconds
+            self.pacer.advance(now)
+            self._publish = True
+
+    def room_count(self, now: float) -> list[str | int] | None:
+        """``COUNT_SCRIPT``'s arguments for the room a long window has left, while it matters."""
+        if not self.pacer.catching_up(now) or now < self._look_at:
+            return None
+        return [math.ceil(self.pacer.window_seconds * 1e6), 0]
+
+    def room_counted(self, now: float, grants: Any) -> None:
+        """The fleet's grants over the last window: what is left, less what goes before the next look."""
+        pacer = self.pacer
+        assert pacer.limit is not None
+        size = pacer.limit * pacer.probe * pacer.window_seconds
+        pacer.fleet_room = size - int(grants) - pacer.rate * LOOK_EVERY
+        pacer.advance(now)
+
+    def look(self, now: float) -> list[str | int] | None:
+        """``FLEET_SCRIPT``'s arguments when it is time to publish or look, else ``None``."""
+        if not self._publish and now < self._look_at:
+            return None
+        pacer = self.pacer
+        published = ""
+        if self._publish and pacer.limit is not None:
+            published = f"{pacer.limit!r} {pacer.mode} {pacer.window_seconds!r}"
+        return [published]
+
+    def looked(self, now: float, reply: Any) -> None:
+        """What the fleet learned, as Redis has it; newer than ours, it becomes ours."""
+        learned, version = _text(reply[0]), int(reply[1])
+        self._look_at = now + LOOK_EVERY
+        published, self._publish = self._publish, False
+        if version > self._version and learned:
+            self._version = version
+            if not published:
+                limit, mode, seconds = learned.split()
+                self.pacer.adopt(now, float(limit), _mode(mode), float(seconds))
 
 
 def _text(value: Any) -> str:

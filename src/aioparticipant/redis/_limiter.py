@@ -26,7 +26,7 @@ from ._connection import (
 )
 from ._fallback import Fallback, logger
 from ._lanes import MAX_SPREAD, Lanes, LocalPause
-from ._scripts import FLEET_SUFFIX, Answer, limit_keys, read_answer
+from ._scripts import COUNTS_SUFFIX, FLEET_SUFFIX, Answer, limit_keys, read_answer
 
 __all__ = ["RedisRateLimiter"]
 
@@ -138,6 +138,9 @@ class RedisRateLimiter:
             default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
         )
         self._keys = list(limit_keys(key))
+        # rate="auto": the acquire script also counts each grant, for the learners.
+        self._counts = [] if self._fleet is None else [self._keys[0] + COUNTS_SUFFIX]
+        self._keys += self._counts
         self._fleet_keys = [self._keys[0] + FLEET_SUFFIX]
         self._lanes = Lanes()
         self._pause = LocalPause()
@@ -207,8 +210,10 @@ class RedisRateLimiter:
             return
         await self._keep_pace(fleet)
         await self._acquire(lane)
-        await fleet.wait_for_room()
-        fleet.sent(anyio.current_time())
+        # A 429 without Retry-After holds this process a second (there is no shared pause).
+        while (wait := fleet.pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
+            await anyio.sleep(wait)
+        fleet.pacer.sent(anyio.current_time())
 
     async def _acquire(self, lane: Priority) -> None:
         if lane == INTERACTIVE:
@@ -229,19 +234,21 @@ class RedisRateLimiter:
                 self._lanes.interactive_left()
 
     async def _keep_pace(self, fleet: FleetPacing) -> None:
-        """``rate="auto"``: report to the fleet when due; pace at what it learned."""
+        """``rate="auto"``: count the fleet after a 429, share what it learned, pace at it."""
         now = anyio.current_time()
-        if fleet.due(now):
-            try:
-                reply = await self._connection.fleet(self._fleet_keys, fleet.arguments())
-            except REDIS_ERRORS:
-                pass  # the acquire that follows says what is wrong, or falls back
-            else:
-                fleet.reported(now, reply)
+        try:
+            if (recount := fleet.recount(now)) is not None:
+                fleet.recounted(now, await self._connection.count(self._counts, recount))
+            if (room := fleet.room_count(now)) is not None:
+                fleet.room_counted(now, await self._connection.count(self._counts, room))
+            if (look := fleet.look(now)) is not None:
+                fleet.looked(now, await self._connection.fleet(self._fleet_keys, look))
+        except REDIS_ERRORS:
+            pass  # the acquire that follows says what is wrong, or falls back
         fleet.pacer.advance(now)
         if fleet.rate != self._rate:
             self.rate = fleet.rate
-            self.burst = default_burst(self._rate)
+            self.burst = fleet.burst
             self.reserve = default_reserve(self.burst)
 
     def observe(self, status: int, latency: float, retry_after: float | None) -> None:
@@ -286,8 +293,11 @@ class RedisRateLimiter:
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         keep = self.reserve if lane == BULK else 0
+        arguments: list[str | int] = [self._interval, self.burst, keep]
+        if self._counts:
+            arguments.append(1)  # count the grant
         try:
-            reply = await self._connection.acquire(self._keys, [self._interval, self.burst, keep])
+            reply = await self._connection.acquire(self._keys, arguments)
         except REDIS_ERRORS as error:
             if self._fallback is not None and is_unreachable(error):
                 self._fallback.enter(self._describe_failure(error), self._where)

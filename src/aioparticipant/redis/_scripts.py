@@ -6,7 +6,8 @@ that clock.
 
 Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state),
 ``{KEY}:pause`` (the shared pause) and, with ``rate="auto"``, ``{KEY}:auto``
-(the limit the processes learned). The braces are a Redis Cluster hash tag:
+(the limit the processes learned) and ``{KEY}:grants`` (a minute of grants,
+counted in 10 ms buckets). The braces are a Redis Cluster hash tag:
 keys with the same tag live in the same slot, so one script may touch both,
 on a Redis Cluster as on a single Redis or Valkey. A ``KEY`` that already
 holds a hash tag (a ``{...}`` with something between the braces, as Redis
@@ -20,6 +21,8 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "ACQUIRE_SCRIPT",
+    "COUNTS_SUFFIX",
+    "COUNT_SCRIPT",
     "FLEET_SCRIPT",
     "FLEET_SUFFIX",
     "PAUSE_SCRIPT",
@@ -38,6 +41,7 @@ __all__ = [
 # ARGV[2]  the burst
 # ARGV[3]  intervals of capacity that must remain after this request: the
 #          reserve for a bulk request, 0 for an interactive one
+# ARGV[4]  present with rate="auto": count the grant in KEYS[3] (see COUNT_SCRIPT)
 # Returns  {wait, paused, spread}: wait 0 means granted (and counted); else
 #          the time to wait before asking again, nothing counted. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
@@ -67,6 +71,17 @@ end
 tat = tat + interval
 -- The key expires when the bucket is full again: an idle limit leaves nothing behind.
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+if ARGV[4] then
+  -- rate="auto": count the grants in 10 ms buckets, a minute of them, for the learners.
+  local bucket = math.floor(now / 10000)
+  redis.call('HINCRBY', KEYS[3], bucket, 1)
+  redis.call('PEXPIRE', KEYS[3], 60000)
+  if redis.call('HLEN', KEYS[3]) > 6500 then
+    for _, old in ipairs(redis.call('HKEYS', KEYS[3])) do
+      if tonumber(old) < bucket - 6000 then redis.call('HDEL', KEYS[3], old) end
+    end
+  end
+end
 return {0, 0, 0}
 """
 
@@ -92,45 +107,47 @@ redis.call('SET', KEYS[1], string.format('%.0f %.0f', pause_until, spread),
 return {math.ceil(pause_until - now), spread}
 """
 
-# rate="auto": the limit each process on the key learned, for its own part.
+# rate="auto": how many requests the fleet let go in a stretch of the recent past.
 #
-# KEYS[1]  a hash: process id -> "<limit> <mode> <seconds> <expires>": the
-#          requests per second that process learned it may send, the kind of
-#          limit ("bucket" or "window") and its window's length, and when the
-#          entry lapses unless renewed (server clock, microseconds)
-# ARGV[1]  this process's id
-# ARGV[2]  its entry without the expiry ("<limit> <mode> <seconds>"), or "" when
-#          it has learned nothing yet (then it only reads)
-# ARGV[3]  how long an entry lives unless renewed (microseconds)
-# Returns  {total, processes, latest}: the sum of the live entries' limits (a
-#          string), how many there are, and one live entry other than ours
-#          ("" if none). Lapsed entries are removed; the hash expires with them.
-FLEET_SCRIPT = """
-if redis.replicate_commands then redis.replicate_commands() end
+# KEYS[1]  the grants, a hash: 10 ms bucket of the server's clock -> count
+# ARGV[1]  the stretch's start, microseconds before now
+# ARGV[2]  its end, microseconds before now
+# Returns  the grants in the buckets of that stretch.
+COUNT_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local ttl = tonumber(ARGV[3])
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. string.format('%.0f', now + ttl))
+local first = math.floor((now - tonumber(ARGV[1])) / 10000)
+local last = math.floor((now - tonumber(ARGV[2])) / 10000)
+local fields = {}
+for bucket = first + 1, last do fields[#fields + 1] = bucket end
+if #fields == 0 then return 0 end
+local total = 0
+for _, count in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
+  if count then total = total + tonumber(count) end
 end
-local entries = redis.call('HGETALL', KEYS[1])
-local total, processes, other = 0, 0, ''
-for i = 1, #entries, 2 do
-  local limit, mode, seconds, expires = string.match(entries[i + 1], '^(%S+) (%S+) (%S+) (%d+)$')
-  if not expires or tonumber(expires) < now then
-    redis.call('HDEL', KEYS[1], entries[i])
-  else
-    total = total + tonumber(limit)
-    processes = processes + 1
-    if entries[i] ~= ARGV[1] then other = limit .. ' ' .. mode .. ' ' .. seconds end
-  end
+return total
+"""
+
+# rate="auto": the limit the processes on the key learned.
+#
+# KEYS[1]  a hash: "learned" ("<limit> <mode> <seconds>": requests per second,
+#          "bucket" or "window", the window's length) and "version" (bumped
+#          at each new "learned")
+# ARGV[1]  a limit just learned ("<limit> <mode> <seconds>"), or "" to read
+# Returns  {learned, version}. The hash expires after ten idle minutes.
+FLEET_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], 'learned', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
 end
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(ttl / 1000)))
-return {tostring(total), processes, other}
+redis.call('PEXPIRE', KEYS[1], 600000)
+return {redis.call('HGET', KEYS[1], 'learned') or '', tonumber(redis.call('HGET', KEYS[1], 'version') or '0')}
 """
 
 PAUSE_SUFFIX = ":pause"
 FLEET_SUFFIX = ":auto"
+COUNTS_SUFFIX = ":grants"
 
 
 def limit_keys(key: str) -> tuple[str, str]:
