@@ -93,6 +93,7 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
     )
     limits: list[tuple[float, float | None]] = []
     failures = 0
+    first_error: str | None = None
     async with AsyncClient(
         ACCOUNT_SID,
         TOKEN,
@@ -111,7 +112,9 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
             group.start_soon(sample)
             async with client.bulk(updates, concurrency=64) as results:
                 async for result in results:
-                    failures += not result.ok
+                    if not result.ok:
+                        failures += 1
+                        first_error = first_error or repr(result.error)[:200]
             group.cancel_scope.cancel()
         finished = time.monotonic()
         learned = getattr(client.limiter, "limit", None)
@@ -129,6 +132,7 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         "started": started,
         "finished": finished,
         "failures": failures,
+        "first_error": first_error,
         "converged": converged,
         "learned": learned,
     }
@@ -244,6 +248,7 @@ def one_row(
         converged=outputs[0]["converged"],
         learned=outputs[0]["learned"],
         failures=sum(o["failures"] for o in outputs),
+        first_error=next((o["first_error"] for o in outputs if o.get("first_error")), None),
     )
     return row
 
@@ -260,6 +265,8 @@ def print_row(row: dict[str, Any]) -> None:
         f"{row['requests']:>8d} {row['failures']:>5d}",
         flush=True,
     )
+    if row.get("first_error"):
+        print(f"    first failure: {row['first_error']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -197,6 +197,8 @@ class Pacer:
         if self._window is None or self._window.seconds != seconds:
             self._window = WindowLog(seconds, [], opened=now)
         self.limit, self.mode = limit, mode
+        # 429s for requests already on their way are echoes of what was learned.
+        self._event_at = max(self._event_at, now)
         self.probe = 1.0
         self._probe_step = PROBE_FIRST
         self._probe_admitted = self.admitted

@@ -17,9 +17,13 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-from .._pacing import Mode, Pacer
+import anyio
 
-__all__ = ["FleetPacing"]
+from .._exceptions import InvalidParameterError
+from .._pacing import Mode, Pacer
+from ._connection import Connection
+
+__all__ = ["FleetPacing", "fleet_for"]
 
 #: Seconds between looks at what the fleet learned.
 LOOK_EVERY: Final = 0.5
@@ -28,6 +32,20 @@ BUCKET: Final = 0.01
 #: The shared burst, in seconds' worth of the pace (at least 2): the fleet has
 #: no log of a one-second window to hold a burst back, so keep it small.
 BURST_SECONDS: Final = 0.02
+
+
+def fleet_for(rate: object, burst: object, reserve: object) -> FleetPacing | None:
+    """A ``FleetPacing`` for ``rate="auto"``, ``None`` for a number; other words are refused."""
+    if not isinstance(rate, str):
+        return None
+    if rate != "auto":
+        raise InvalidParameterError(
+            "rate", f'rate must be a number of requests per second or "auto", got {rate!r}'
+        )
+    if burst is not None or reserve is not None:
+        name = "burst" if burst is not None else "reserve"
+        raise InvalidParameterError(name, f'{name} is learned under rate="auto"')
+    return FleetPacing()
 
 
 class FleetPacing:
@@ -56,6 +74,24 @@ class FleetPacing:
         """The fleet's burst."""
         return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
 
+    async def keep_up(self, connection: Connection, counts: list[str], fleet: list[str]) -> None:
+        """Before a request: recount after a 429, count a window's room, look at the fleet."""
+        now = anyio.current_time()
+        if (recount := self.recount(now)) is not None:
+            arguments, seconds = recount
+            self.recounted(now, await connection.count(counts, arguments), seconds)
+        if (room := self.room_count(now)) is not None:
+            self.room_counted(now, await connection.count(counts, room))
+        if (look := self.look(now)) is not None:
+            self.looked(now, await connection.fleet(fleet, look))
+        self.pacer.advance(now)
+
+    async def let_go(self) -> None:
+        """A request was granted: hold it while a 429 without Retry-After holds us, then log it."""
+        while (wait := self.pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
+            await anyio.sleep(wait)
+        self.pacer.sent(anyio.current_time())
+
     def answered(self, now: float, status: int, latency: float, retry_after: float | None) -> None:
         """An answer to one of this process's requests; a new limit is recounted next."""
         pacer = self.pacer
@@ -65,21 +101,21 @@ class FleetPacing:
             self._events = pacer.events
             self._recount = pacer.counted
 
-    def recount(self, now: float) -> list[str | int] | None:
-        """``COUNT_SCRIPT``'s arguments when the fleet's grants must be counted, else ``None``."""
+    def recount(self, now: float) -> tuple[list[str | int], float] | None:
+        """``COUNT_SCRIPT``'s arguments (and the seconds counted) after a 429, else ``None``.
+
+        Taken once: a request that comes while the count is on its way does not count again.
+        """
         if self._recount is None:
             return None
-        start, end, _ = self._recount
+        (start, end, seconds), self._recount = self._recount, None
         # In microseconds before now, on whatever clock Redis keeps; the 10 ms
         # bucket of the refused request itself (and what followed it) left out.
         before = now - end + BUCKET
-        return [max(0, math.ceil((now - start) * 1e6)), max(0, math.floor(before * 1e6))]
+        return [max(0, math.ceil((now - start) * 1e6)), max(0, math.floor(before * 1e6))], seconds
 
-    def recounted(self, now: float, grants: Any) -> None:
+    def recounted(self, now: float, grants: Any, seconds: float) -> None:
         """The fleet's grants over the stretch: the limit, for everyone."""
-        assert self._recount is not None
-        seconds = self._recount[2]
-        self._recount = None
         # A grant is not an admission: the one just before the refused request
         # may have reached the server after it, and been refused too.
         admitted = int(grants) - 1
@@ -97,7 +133,8 @@ class FleetPacing:
     def room_counted(self, now: float, grants: Any) -> None:
         """The fleet's grants over the last window: what is left, less what goes before the next look."""
         pacer = self.pacer
-        assert pacer.limit is not None
+        if pacer.limit is None:
+            return
         size = pacer.limit * pacer.probe * pacer.window_seconds
         pacer.fleet_room = size - int(grants) - pacer.rate * LOOK_EVERY
         pacer.advance(now)

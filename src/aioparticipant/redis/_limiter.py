@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from types import TracebackType
@@ -16,7 +17,7 @@ from .._lanes import BULK, INTERACTIVE, Priority, check_priority
 from .._limiter import check_reserve, default_burst, default_reserve
 from .._redact import redact_url, scrub, url_secrets
 from .._validate import check_int, check_positive_number, check_seconds
-from ._auto import FleetPacing
+from ._auto import fleet_for
 from ._connection import (
     REDIS_ERRORS,
     Connection,
@@ -54,6 +55,9 @@ class RedisRateLimiter:
     process on the key (``pause_for``). ``async with`` (or ``await aclose()``)
     closes the connection pool the limiter created. Use one limiter per event
     loop; it cannot be pickled (create one in each worker process).
+
+    ``rate="auto"``: the processes learn the limit from the server's 429s
+    together (``limit``) and the key paces them just under it (``rate``).
 
     If Redis cannot be reached, ``acquire()`` raises ``RedisLimiterError``.
     With ``fallback_rate=F`` (requests per second: this process's fair share
@@ -119,16 +123,8 @@ class RedisRateLimiter:
                 "key", f"key must be a non-empty str naming the shared limit, got {key!r}"
             )
         self.key = key
-        self._fleet: FleetPacing | None = None
-        if isinstance(rate, str):
-            if rate != "auto":
-                raise InvalidParameterError(
-                    "rate", f'rate must be a number of requests per second or "auto", got {rate!r}'
-                )
-            if burst is not None or reserve is not None:
-                name = "burst" if burst is not None else "reserve"
-                raise InvalidParameterError(name, f'{name} is learned under rate="auto"')
-            self._fleet = FleetPacing()
+        self._fleet = fleet_for(rate, burst, reserve)
+        if self._fleet is not None:
             rate = self._fleet.rate
         self.rate = check_positive_number("rate", rate, what="a number of requests per second")
         self.burst = (
@@ -138,9 +134,9 @@ class RedisRateLimiter:
             default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
         )
         self._keys = list(limit_keys(key))
-        # rate="auto": the acquire script also counts each grant, for the learners.
         self._counts = [] if self._fleet is None else [self._keys[0] + COUNTS_SUFFIX]
-        self._keys += self._counts
+        self._keys += self._counts  # rate="auto": each grant is counted there too
+        self._count_flag: list[str | int] = [1] if self._counts else []
         self._fleet_keys = [self._keys[0] + FLEET_SUFFIX]
         self._lanes = Lanes()
         self._pause = LocalPause()
@@ -158,10 +154,7 @@ class RedisRateLimiter:
 
     @property
     def rate(self) -> float:
-        """Requests per second across every process on the key (it may be changed while in use).
-
-        With ``rate="auto"``, the pace learned so far.
-        """
+        """Requests per second across every process on the key (``rate="auto"``: as learned)."""
         return self._rate
 
     @rate.setter
@@ -204,16 +197,15 @@ class RedisRateLimiter:
         lane = check_priority(priority)
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
-        fleet = self._fleet
-        if fleet is None:
-            await self._acquire(lane)
-            return
-        await self._keep_pace(fleet)
+        if self._fleet is not None:  # rate="auto": learn, share, keep the learned pace
+            with contextlib.suppress(*REDIS_ERRORS):  # the acquire below reports a dead Redis
+                await self._fleet.keep_up(self._connection, self._counts, self._fleet_keys)
+            if self._fleet.rate != self._rate:
+                self.rate, self.burst = self._fleet.rate, self._fleet.burst
+                self.reserve = default_reserve(self.burst)
         await self._acquire(lane)
-        # A 429 without Retry-After holds this process a second (there is no shared pause).
-        while (wait := fleet.pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
-            await anyio.sleep(wait)
-        fleet.pacer.sent(anyio.current_time())
+        if self._fleet is not None:
+            await self._fleet.let_go()
 
     async def _acquire(self, lane: Priority) -> None:
         if lane == INTERACTIVE:
@@ -232,24 +224,6 @@ class RedisRateLimiter:
         finally:
             if lane == INTERACTIVE:
                 self._lanes.interactive_left()
-
-    async def _keep_pace(self, fleet: FleetPacing) -> None:
-        """``rate="auto"``: count the fleet after a 429, share what it learned, pace at it."""
-        now = anyio.current_time()
-        try:
-            if (recount := fleet.recount(now)) is not None:
-                fleet.recounted(now, await self._connection.count(self._counts, recount))
-            if (room := fleet.room_count(now)) is not None:
-                fleet.room_counted(now, await self._connection.count(self._counts, room))
-            if (look := fleet.look(now)) is not None:
-                fleet.looked(now, await self._connection.fleet(self._fleet_keys, look))
-        except REDIS_ERRORS:
-            pass  # the acquire that follows says what is wrong, or falls back
-        fleet.pacer.advance(now)
-        if fleet.rate != self._rate:
-            self.rate = fleet.rate
-            self.burst = fleet.burst
-            self.reserve = default_reserve(self.burst)
 
     def observe(self, status: int, latency: float, retry_after: float | None) -> None:
         """With ``rate="auto"``: an HTTP answer (the client calls this), to learn from."""
@@ -293,9 +267,7 @@ class RedisRateLimiter:
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         keep = self.reserve if lane == BULK else 0
-        arguments: list[str | int] = [self._interval, self.burst, keep]
-        if self._counts:
-            arguments.append(1)  # count the grant
+        arguments: list[str | int] = [self._interval, self.burst, keep, *self._count_flag]
         try:
             reply = await self._connection.acquire(self._keys, arguments)
         except REDIS_ERRORS as error:
