@@ -356,6 +356,24 @@ def test_rate_spreads_the_updates_out(tmp_path: Path, capsys: pytest.CaptureFixt
     assert elapsed >= 0.45  # 10 at once, then 20 at 40 per second
 
 
+def test_rate_auto_learns_the_services_limit_from_its_429s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [f"{CONFERENCE},{call(i % 50)},true" for i in range(150)]
+    source = write_csv(tmp_path / "in.csv", "conference_sid,call_sid,muted", rows)
+    out = tmp_path / "results.jsonl"
+    with serving(50, rate_limit=50) as (emulator, base_url):
+        started = time.monotonic()
+        code, _, err = bulk(capsys, source, "--out", out, "--base-url", base_url, "--rate", "auto")
+        elapsed = time.monotonic() - started
+    assert code == 0, err
+    assert all(record["ok"] for record in records(out))
+    assert elapsed >= 2.0 - 0.2  # 50 at once, then 100 more at the learned 49 a second
+    assert emulator.stats.rate_limited <= 5
+    learned = float(err.split("learned rate limit: ")[1].split("/s")[0])
+    assert 40 <= learned <= 51
+
+
 def test_missing_credentials_and_bad_flags_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -371,6 +389,14 @@ def test_missing_credentials_and_bad_flags_are_usage_errors(
     code, _, err = bulk(capsys, source, "--out", out, "--base-url", base, "--burst", "5")
     assert code == 2
     assert "--burst needs --rate" in err
+    code, _, err = bulk(
+        capsys, source, "--out", out, "--base-url", base, "--rate", "auto", "--burst", "5"
+    )
+    assert code == 2
+    assert "--burst needs --rate" in err
+    with pytest.raises(SystemExit):
+        bulk(capsys, source, "--out", out, "--base-url", base, "--rate", "fast")
+    assert "'auto'" in capsys.readouterr().err
     monkeypatch.delenv("SIGNALWIRE_API_TOKEN")
     code, _, err = bulk(capsys, source, "--out", out, "--base-url", base)
     assert code == 2

@@ -210,3 +210,14 @@ def test_the_summary_splits_the_clients_retries_by_cause(
     assert total == after_429 + after_5xx + after_drop
     assert after_429 > 0
     assert after_5xx + after_drop > 0
+
+
+def test_the_demo_learns_the_services_limit_and_shows_it_beside_the_real_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, output = run_demo(capsys, *SMALL, "--rate", "50", "--latency", "0")
+    assert code == 0, output
+    assert "client rate limit auto" in output
+    match = re.search(r"learned limit\s+([\d,]+)/s; the service's limit is 50/s", output)
+    assert match, output
+    assert 40 <= int(match.group(1).replace(",", "")) <= 51

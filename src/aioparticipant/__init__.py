@@ -6,6 +6,7 @@ async with AsyncClient() as client:
 ``Client`` is the same API, blocking, for Django, Celery and scripts.
 """
 
+from ._auto_limiter import AutoRateLimiter
 from ._bulk import BulkRun
 from ._bulk_outcomes import BulkOutcome, BulkResult
 from ._client import AsyncClient
@@ -44,6 +45,7 @@ __all__ = [
     "AioParticipantError",
     "AsyncClient",
     "AuthenticationError",
+    "AutoRateLimiter",
     "Backoff",
     "BadRequestError",
     "BulkOutcome",

@@ -10,6 +10,7 @@ from typing import Literal
 
 import httpx
 
+from ._auto_limiter import AutoRateLimiter
 from ._bulk import BulkRun
 from ._config import base_url_from, credential_from
 from ._constants import (
@@ -49,8 +50,9 @@ class AsyncClient:
     ``https://api.twilio.com/2010-04-01``, or a loopback emulator) replaces the
     space. ``timeout`` is seconds or an ``httpx.Timeout``. ``max_connections``
     bounds both the pool and the requests in flight. ``rate_limit`` (requests
-    per second) and ``burst`` build a token bucket; ``limiter`` takes any object
-    with ``async def acquire()`` instead. ``http_backend="aiohttp"`` is the
+    per second) and ``burst`` build a token bucket; ``rate_limit="auto"`` one
+    that learns the server's limit from its 429s (``AutoRateLimiter``);
+    ``limiter`` takes any object with ``async def acquire()`` instead. ``http_backend="aiohttp"`` is the
     faster asyncio-only transport (extra ``aioparticipant[fast]``).
     ``proxy="http://[user:password@]host:port"`` sends every request through
     that proxy; ``verify`` is ``True``, a CA bundle path or an
@@ -74,7 +76,7 @@ class AsyncClient:
         account_sid: str | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        rate_limit: float | None = None,
+        rate_limit: float | Literal["auto"] | None = None,
         burst: int | None = None,
         limiter: Limiter | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
@@ -226,7 +228,10 @@ class AsyncClient:
 
     @property
     def limiter(self) -> Limiter | None:
-        """The limiter every attempt passes (the token bucket from ``rate_limit``), if any."""
+        """The limiter every attempt passes (the bucket ``rate_limit`` built), if any.
+
+        With ``rate_limit="auto"`` its ``rate`` is the pace learned so far.
+        """
         return self._limiter
 
     @property
@@ -266,7 +271,7 @@ class AsyncClient:
 
 
 def _limiter(
-    rate_limit: float | None, burst: int | None, limiter: Limiter | None
+    rate_limit: float | str | None, burst: int | None, limiter: Limiter | None
 ) -> Limiter | None:
     if limiter is not None:
         if rate_limit is not None or burst is not None:
@@ -282,6 +287,15 @@ def _limiter(
         if burst is not None:
             raise InvalidParameterError("burst", "burst needs rate_limit: pass rate_limit=... too")
         return None
+    if isinstance(rate_limit, str):
+        if rate_limit != "auto":
+            raise InvalidParameterError(
+                "rate_limit",
+                f'rate_limit must be a number of requests per second or "auto", got {rate_limit!r}',
+            )
+        if burst is not None:
+            raise InvalidParameterError("burst", 'burst is learned under rate_limit="auto"')
+        return AutoRateLimiter()
     if rate_limit == math.inf:
         raise InvalidParameterError(
             "rate_limit", "rate_limit must be finite; leave it unset for no limit"

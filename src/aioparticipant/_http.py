@@ -106,6 +106,9 @@ class Pipeline:
         self._limiter_pause: Callable[[float], Awaitable[None]] | None = getattr(
             limiter, "pause_for", None
         )
+        self._limiter_observe: Callable[[int, float, float | None], None] | None = getattr(
+            limiter, "observe", None
+        )
         self._pause = SharedPause()
         self._backoff = backoff
         self.closed = False
@@ -171,6 +174,7 @@ class Pipeline:
         lane = options.priority
         await self._pause.wait(lane)  # a 429's pause; interactive requests go first when it ends
         await self._wait_for_token(lane)  # the rate limit; bulk leaves the reserve alone
+        let_go = time.perf_counter()  # a self-pacing limiter times each answer from here
         await self._slots.acquire(lane)  # the concurrency bound; interactive first
         try:
             attempt = attempts.next()
@@ -184,8 +188,9 @@ class Pipeline:
             self._slots.release()
         await self._report(call, options, attempt, response, time.perf_counter() - started)
         if response.status < 300:
+            self._tell_limiter(response.status, let_go, None)
             return response
-        raise await self._failure(call, response)
+        raise await self._failure(call, response, let_go)
 
     async def _wait_for_token(self, lane: Priority) -> None:
         if self._take_token is not None:
@@ -195,6 +200,10 @@ class Pipeline:
         if options.hooks.request:
             event = RequestEvent(call.method, call.path, attempt, options.priority)
             await emit(options.hooks.request, event)
+
+    def _tell_limiter(self, status: int, let_go: float, retry_after: float | None) -> None:
+        if self._limiter_observe is not None:  # a self-pacing limiter learns from answers
+            self._limiter_observe(status, time.perf_counter() - let_go, retry_after)
 
     async def _report(
         self,
@@ -216,7 +225,7 @@ class Pipeline:
             )
             await emit(options.hooks.response, event)
 
-    async def _failure(self, call: Call, response: RawResponse) -> APIError:
+    async def _failure(self, call: Call, response: RawResponse, let_go: float) -> APIError:
         """The error for an error response, after pausing everyone if it was a 429 with Retry-After."""
         body = response.body
         for secret in self._secrets:
@@ -229,6 +238,7 @@ class Pipeline:
             method=call.method,
             path=call.path,
         )
+        self._tell_limiter(response.status, let_go, error.retry_after)
         pause = decide(error, announces=call.announces, backoff=self._backoff).pause
         if pause is not None:
             self._pause.pause_for(pause)

@@ -33,7 +33,11 @@ class Limiter(Protocol):
     otherwise. A limiter may also define ``async def pause_for(self,
     seconds: float) -> None``: the client calls it on a 429 whose
     ``Retry-After`` is within the cap, so that everyone sharing the limiter
-    holds back, not only this client.
+    holds back, not only this client. And it may define ``def observe(self,
+    status: int, latency: float, retry_after: float | None) -> None``: the
+    client calls it with every HTTP answer (its status, the seconds since
+    ``acquire`` let the request go, a 429's ``Retry-After``), as
+    ``AutoRateLimiter`` needs.
     """
 
     async def acquire(self) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Literal
 
-__all__ = ["at_least", "fraction", "non_negative_float", "port", "positive_float"]
+__all__ = ["at_least", "fraction", "non_negative_float", "port", "positive_float", "rate_or_auto"]
 
 
 def at_least(minimum: int) -> Callable[[str], int]:
@@ -25,6 +26,21 @@ def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def rate_or_auto(text: str) -> float | Literal["auto"]:
+    """Requests per second, or ``auto``: learn the service's limit from its 429s."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of requests per second or 'auto', got {text!r}"
+        ) from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be greater than 0 (or 'auto'), got {text}")
     return value
 
 

@@ -36,7 +36,7 @@ from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_MAX_RETRIES
 from .._exceptions import InvalidParameterError
 from .._params import encode_update
 from .._participant_update import ParticipantUpdate
-from ._argtypes import at_least
+from ._argtypes import at_least, rate_or_auto
 from ._bulk_input import InputError, Row, RowReader, count_rows
 from ._bulk_redis import add_redis_flags, is_limiter_failure, limiter_from_args, redis_warnings_to
 from ._bulk_results import (
@@ -102,7 +102,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"updates in flight at once (default {DEFAULT_BULK_CONCURRENCY})",
     )
     parser.add_argument(
-        "--rate", type=float, metavar="R", help="at most R updates per second (retries included)"
+        "--rate",
+        type=rate_or_auto,
+        metavar="R",
+        help="at most R updates per second (retries included), or 'auto': learn the "
+        "service's limit from its 429s and pace just under it",
     )
     parser.add_argument(
         "--burst", type=at_least(1), metavar="B", help="with --rate: bursts of up to B updates"
@@ -142,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace) -> int:
     try:
         defaults = _flag_defaults(args)
-        if args.burst is not None and args.rate is None:
-            raise _UsageError("--burst needs --rate")
+        if args.burst is not None and args.rate in (None, "auto"):
+            raise _UsageError("--burst needs --rate R (with --rate auto the burst is learned)")
         if args.out is None and not args.dry_run:
             raise _UsageError("--out RESULTS is required (or use --dry-run)")
         ledger = _ledger(args)
@@ -187,7 +191,7 @@ async def _main(args: argparse.Namespace) -> int:
         results.close()
         progress.close()
     if not args.quiet:
-        _summary(job, args.out)
+        _summary(job, args.out, auto=args.rate == "auto")
     return job.exit_code()
 
 
@@ -378,7 +382,7 @@ async def _dry_run(reader: RowReader, ledger: Ledger, *, quiet: bool) -> int:
     return EXIT_OK if invalid == 0 else EXIT_UNSUCCESSFUL
 
 
-def _summary(job: _Job, out: Path) -> None:
+def _summary(job: _Job, out: Path, *, auto: bool) -> None:
     counters = job.counters
     elapsed = max(1e-9, counters.elapsed())
     parts = [
@@ -391,6 +395,10 @@ def _summary(job: _Job, out: Path) -> None:
         f"bulk: {counters.done} rows recorded in {elapsed:.1f} s "
         f"({counters.done / elapsed:,.0f}/s): {', '.join(parts)}; {counters.retries} retries"
     ]
+    if auto:  # --rate auto (alone, or shared through Redis): say what it learned
+        limit = getattr(job.client.limiter, "limit", None)
+        learned = "not reached (no 429)" if limit is None else f"{limit:,.1f}/s"
+        lines.append(f"learned rate limit: {learned}")
     if counters.skipped:
         lines.append(f"skipped {counters.skipped} rows already recorded in {out}")
     if job.problem:

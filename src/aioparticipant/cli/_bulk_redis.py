@@ -95,7 +95,8 @@ def limiter_from_args(args: argparse.Namespace) -> RedisRateLimiter | None:
         )
     if args.rate is None:
         raise InvalidParameterError(
-            "rate", "--redis-key needs --rate R: the updates per second all runs share"
+            "rate",
+            "--redis-key needs --rate R (the updates per second all runs share) or --rate auto",
         )
     try:
         from ..redis import RedisRateLimiter

@@ -32,6 +32,7 @@ from typing import Literal
 
 import anyio
 
+from .._auto_limiter import AutoRateLimiter
 from .._client import AsyncClient
 from .._constants import DEFAULT_MAX_RETRIES
 from .._exceptions import AioParticipantError, APIConnectionError, NotFoundError, ServerError
@@ -39,7 +40,7 @@ from .._http import ClientStats
 from .._models import Participant
 from .._participant_update import ParticipantUpdate
 from ..emulator import Emulator, EmulatorServer, serve_in_thread
-from ._argtypes import at_least, fraction, non_negative_float, positive_float
+from ._argtypes import at_least, fraction, non_negative_float, positive_float, rate_or_auto
 from ._demo_progress import DemoProgress
 from ._demo_scenario import (
     ANNOUNCEMENT_URL,
@@ -115,9 +116,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     client.add_argument(
         "--client-rate",
         metavar="R",
-        type=positive_float,
-        default=None,
-        help="the client's own rate limit (default: none, it learns the limit from 429s)",
+        type=rate_or_auto,
+        default="auto",
+        help="the client's own rate limit in requests per second, or 'auto' (the default): "
+        "learn the service's limit from its 429s and pace just under it",
     )
     client.add_argument(
         "--concurrency",
@@ -243,6 +245,7 @@ class _Job:
         self.update_seconds = 0.0
         self.total_seconds = 0.0
         self.client_stats = ClientStats()
+        self.limiter: object = None  # the client's, kept to report what it learned
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -258,6 +261,7 @@ class _Job:
             trust_env=False,
         ) as client:
             self.client_stats = client.stats
+            self.limiter = client.limiter
             await self._mute_customers(client)
             await self._hold_customers(client)
             await self._walk_supervisors(client)
@@ -436,7 +440,11 @@ def _status(client_stats: ClientStats, emulator: Emulator) -> str:
 def _print_header(
     args: argparse.Namespace, plan: Plan, server: EmulatorServer, http_backend: str
 ) -> None:
-    client_rate = f"{args.client_rate:g}/s" if args.client_rate else "none (learns from 429s)"
+    client_rate = (
+        "auto (learns the service's limit from its 429s)"
+        if args.client_rate == "auto"
+        else f"{args.client_rate:g}/s"
+    )
     print(
         f"aioparticipant demo: {len(plan.rooms)} conferences × {args.per_conference} "
         f"participants ({plan.participant_count} people)\n"
@@ -447,6 +455,15 @@ def _print_header(
         f"{args.concurrency} in flight, client rate limit {client_rate}",
         flush=True,
     )
+
+
+def _learned(job: _Job) -> list[str]:
+    """With ``--client-rate auto``: the limit the client learned, next to the service's."""
+    if not isinstance(job.limiter, AutoRateLimiter):
+        return []
+    limit = job.limiter.limit
+    learned = "not reached (no 429)" if limit is None else f"{limit:,.0f}/s"
+    return [f"  learned limit     {learned}; the service's limit is {job.args.rate:g}/s"]
 
 
 def _summary(job: _Job, retries: ClientStats) -> tuple[list[str], bool]:
@@ -494,6 +511,7 @@ def _summary(job: _Job, retries: ClientStats) -> tuple[list[str], bool]:
         f"(updates {job.update_seconds:.1f}s, listing back {job.total_seconds - job.update_seconds:.1f}s)",
         f"  achieved rate     {updates_rate:,.0f} updates/s; {requests_rate:,.0f} requests/s "
         f"against a limit of {job.args.rate:g}/s",
+        *_learned(job),
         f"  final state       {'exactly as asked' if ok else 'NOT as asked'}: {present} "
         f"participants in {len(plan.rooms)} conferences and {len(plan.kicked)} removed, "
         f"checked in the emulator and through the API",

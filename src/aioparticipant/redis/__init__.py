@@ -20,8 +20,9 @@ it while it waits costs the others nothing.
 Two lanes share the limit: ``reserve`` tokens of the burst are kept for
 interactive requests, so a person's click goes at once in any process while
 bulk jobs use the rest. A 429 with ``Retry-After`` pauses every process on the
-key (``pause_for``). All keys of one limit share one hash tag, so the scripts
-run on a single Redis, a Redis Cluster or Valkey.
+key (``pause_for``). With ``rate="auto"`` the processes learn the limit from
+the server's 429s and share it. All keys of one limit share one hash tag, so
+the scripts run on a single Redis, a Redis Cluster or Valkey.
 
 Needs the extra ``aioparticipant[redis]``. Runs on asyncio (``redis.asyncio``)
 and on trio, where the same script goes through redis-py's synchronous client

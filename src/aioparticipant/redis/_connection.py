@@ -24,7 +24,7 @@ import sniffio
 
 from .._exceptions import AioParticipantError, InvalidParameterError
 from .._redact import scrub
-from ._scripts import ACQUIRE_SCRIPT, PAUSE_SCRIPT
+from ._scripts import ACQUIRE_SCRIPT, COUNT_SCRIPT, FLEET_SCRIPT, PAUSE_SCRIPT
 
 __all__ = [
     "DEFAULT_SOCKET_TIMEOUT",
@@ -134,6 +134,8 @@ class Connection:
             else (
                 async_client.register_script(ACQUIRE_SCRIPT),
                 async_client.register_script(PAUSE_SCRIPT),
+                async_client.register_script(FLEET_SCRIPT),
+                async_client.register_script(COUNT_SCRIPT),
             )
         )
         self._sync_scripts = (
@@ -142,6 +144,8 @@ class Connection:
             else (
                 sync_client.register_script(ACQUIRE_SCRIPT),
                 sync_client.register_script(PAUSE_SCRIPT),
+                sync_client.register_script(FLEET_SCRIPT),
+                sync_client.register_script(COUNT_SCRIPT),
             )
         )
         self._probing = False
@@ -155,6 +159,14 @@ class Connection:
     async def pause(self, keys: list[str], args: list[str | int]) -> Any:
         """Run the pause script; its raw reply."""
         return await self._run(1, keys, args)
+
+    async def fleet(self, keys: list[str], args: list[str | int]) -> Any:
+        """Run the script that shares what ``rate="auto"`` learned; its raw reply."""
+        return await self._run(2, keys, args)
+
+    async def count(self, keys: list[str], args: list[str | int]) -> Any:
+        """Run the script that counts the fleet's recent grants; its raw reply."""
+        return await self._run(3, keys, args)
 
     async def _run(self, which: int, keys: list[str], args: list[str | int]) -> Any:
         if self._async_scripts is not None and _on_asyncio():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from types import TracebackType
+from typing import Literal
 
 import anyio
 import redis
@@ -15,6 +17,7 @@ from .._lanes import BULK, INTERACTIVE, Priority, check_priority
 from .._limiter import check_reserve, default_burst, default_reserve
 from .._redact import redact_url, scrub, url_secrets
 from .._validate import check_int, check_positive_number, check_seconds
+from ._auto import fleet_for
 from ._connection import (
     REDIS_ERRORS,
     Connection,
@@ -24,7 +27,7 @@ from ._connection import (
 )
 from ._fallback import Fallback, logger
 from ._lanes import MAX_SPREAD, Lanes, LocalPause
-from ._scripts import Answer, limit_keys, read_answer
+from ._scripts import COUNTS_SUFFIX, FLEET_SUFFIX, Answer, limit_keys, read_answer
 
 __all__ = ["RedisRateLimiter"]
 
@@ -53,6 +56,9 @@ class RedisRateLimiter:
     closes the connection pool the limiter created. Use one limiter per event
     loop; it cannot be pickled (create one in each worker process).
 
+    ``rate="auto"``: the processes learn the limit from the server's 429s
+    together (``limit``) and the key paces them just under it (``rate``).
+
     If Redis cannot be reached, ``acquire()`` raises ``RedisLimiterError``.
     With ``fallback_rate=F`` (requests per second: this process's fair share
     of ``rate``) it paces this process at F instead, logs one WARNING, and
@@ -69,7 +75,7 @@ class RedisRateLimiter:
         url: str,
         *,
         key: str,
-        rate: float,
+        rate: float | Literal["auto"],
         burst: int | None = None,
         reserve: int | None = None,
         fallback_rate: float | None = None,
@@ -90,7 +96,7 @@ class RedisRateLimiter:
         client: redis.asyncio.Redis | redis.asyncio.RedisCluster | redis.Redis | redis.RedisCluster,
         *,
         key: str,
-        rate: float,
+        rate: float | Literal["auto"],
         burst: int | None = None,
         reserve: int | None = None,
         fallback_rate: float | None = None,
@@ -109,12 +115,17 @@ class RedisRateLimiter:
         self._use_fallback(fallback_rate)
         return self
 
-    def _configure(self, key: str, rate: float, burst: int | None, reserve: int | None) -> None:
+    def _configure(
+        self, key: str, rate: float | str, burst: int | None, reserve: int | None
+    ) -> None:
         if not isinstance(key, str) or not key:
             raise InvalidParameterError(
                 "key", f"key must be a non-empty str naming the shared limit, got {key!r}"
             )
         self.key = key
+        self._fleet = fleet_for(rate, burst, reserve)
+        if self._fleet is not None:
+            rate = self._fleet.rate
         self.rate = check_positive_number("rate", rate, what="a number of requests per second")
         self.burst = (
             default_burst(self.rate) if burst is None else check_int("burst", burst, minimum=1)
@@ -123,6 +134,10 @@ class RedisRateLimiter:
             default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
         )
         self._keys = list(limit_keys(key))
+        self._counts = [] if self._fleet is None else [self._keys[0] + COUNTS_SUFFIX]
+        self._keys += self._counts  # rate="auto": each grant is counted there too
+        self._count_flag: list[str | int] = [1] if self._counts else []
+        self._fleet_keys = [self._keys[0] + FLEET_SUFFIX]
         self._lanes = Lanes()
         self._pause = LocalPause()
         self._closed = False
@@ -139,7 +154,7 @@ class RedisRateLimiter:
 
     @property
     def rate(self) -> float:
-        """Requests per second across every process on the key (it may be changed while in use)."""
+        """Requests per second across every process on the key (``rate="auto"``: as learned)."""
         return self._rate
 
     @rate.setter
@@ -147,6 +162,11 @@ class RedisRateLimiter:
         self._rate = check_positive_number("rate", rate, what="a number of requests per second")
         # repr() of a float round-trips exactly; the script reads it with tonumber().
         self._interval = repr(1_000_000 / self._rate)
+
+    @property
+    def limit(self) -> float | None:
+        """With ``rate="auto"``, the server's limit as the fleet learned it (``None`` until then)."""
+        return self._rate if self._fleet is None else self._fleet.limit
 
     def __repr__(self) -> str:
         owned = self._connection.owned
@@ -177,6 +197,17 @@ class RedisRateLimiter:
         lane = check_priority(priority)
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+        if self._fleet is not None:  # rate="auto": learn, share, keep the learned pace
+            with contextlib.suppress(*REDIS_ERRORS):  # the acquire below reports a dead Redis
+                await self._fleet.keep_up(self._connection, self._counts, self._fleet_keys)
+            if self._fleet.rate != self._rate:
+                self.rate, self.burst = self._fleet.rate, self._fleet.burst
+                self.reserve = default_reserve(self.burst)
+        await self._acquire(lane)
+        if self._fleet is not None:
+            await self._fleet.let_go()
+
+    async def _acquire(self, lane: Priority) -> None:
         if lane == INTERACTIVE:
             self._lanes.interactive_arrived()
         # Should a shared pause hold this caller: when it came, and (for bulk) its
@@ -193,6 +224,11 @@ class RedisRateLimiter:
         finally:
             if lane == INTERACTIVE:
                 self._lanes.interactive_left()
+
+    def observe(self, status: int, latency: float, retry_after: float | None) -> None:
+        """With ``rate="auto"``: an HTTP answer (the client calls this), to learn from."""
+        if self._fleet is not None:
+            self._fleet.answered(anyio.current_time(), status, latency, retry_after)
 
     async def _acquire_from_redis(self, lane: Priority, arrived: float, stagger: float) -> bool:
         """Take a slot in ``lane``: ``True`` once taken, ``False`` to wait a pause or fall back."""
@@ -231,8 +267,9 @@ class RedisRateLimiter:
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         keep = self.reserve if lane == BULK else 0
+        arguments: list[str | int] = [self._interval, self.burst, keep, *self._count_flag]
         try:
-            reply = await self._connection.acquire(self._keys, [self._interval, self.burst, keep])
+            reply = await self._connection.acquire(self._keys, arguments)
         except REDIS_ERRORS as error:
             if self._fallback is not None and is_unreachable(error):
                 self._fallback.enter(self._describe_failure(error), self._where)
@@ -259,6 +296,8 @@ class RedisRateLimiter:
         seconds = check_seconds("seconds", seconds)
         if seconds == 0 or self._closed:
             return
+        if self._fleet is not None:
+            self._fleet.pacer.hold(anyio.current_time(), seconds)
         spread = min(seconds, MAX_SPREAD)
         self._pause.extend(seconds, spread)
         if self._fallback is not None and self._fallback.in_use():

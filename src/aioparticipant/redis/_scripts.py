@@ -4,8 +4,10 @@ Both scripts run atomically on the Redis server and read its clock
 (``TIME``), so the workers' clocks never matter. Times are microseconds of
 that clock.
 
-Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state) and
-``{KEY}:pause`` (the shared pause). The braces are a Redis Cluster hash tag:
+Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state),
+``{KEY}:pause`` (the shared pause) and, with ``rate="auto"``, ``{KEY}:auto``
+(the limit the processes learned) and ``{KEY}:grants`` (a minute of grants,
+counted in 10 ms buckets). The braces are a Redis Cluster hash tag:
 keys with the same tag live in the same slot, so one script may touch both,
 on a Redis Cluster as on a single Redis or Valkey. A ``KEY`` that already
 holds a hash tag (a ``{...}`` with something between the braces, as Redis
@@ -17,7 +19,17 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["ACQUIRE_SCRIPT", "PAUSE_SCRIPT", "Answer", "limit_keys", "read_answer"]
+__all__ = [
+    "ACQUIRE_SCRIPT",
+    "COUNTS_SUFFIX",
+    "COUNT_SCRIPT",
+    "FLEET_SCRIPT",
+    "FLEET_SUFFIX",
+    "PAUSE_SCRIPT",
+    "Answer",
+    "limit_keys",
+    "read_answer",
+]
 
 # GCRA with a reserve, behind the shared pause.
 #
@@ -29,6 +41,7 @@ __all__ = ["ACQUIRE_SCRIPT", "PAUSE_SCRIPT", "Answer", "limit_keys", "read_answe
 # ARGV[2]  the burst
 # ARGV[3]  intervals of capacity that must remain after this request: the
 #          reserve for a bulk request, 0 for an interactive one
+# ARGV[4]  present with rate="auto": count the grant in KEYS[3] (see COUNT_SCRIPT)
 # Returns  {wait, paused, spread}: wait 0 means granted (and counted); else
 #          the time to wait before asking again, nothing counted. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
@@ -58,6 +71,17 @@ end
 tat = tat + interval
 -- The key expires when the bucket is full again: an idle limit leaves nothing behind.
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+if ARGV[4] then
+  -- rate="auto": count the grants in 10 ms buckets, a minute of them, for the learners.
+  local bucket = math.floor(now / 10000)
+  redis.call('HINCRBY', KEYS[3], bucket, 1)
+  redis.call('PEXPIRE', KEYS[3], 60000)
+  if redis.call('HLEN', KEYS[3]) > 6500 then
+    for _, old in ipairs(redis.call('HKEYS', KEYS[3])) do
+      if tonumber(old) < bucket - 6000 then redis.call('HDEL', KEYS[3], old) end
+    end
+  end
+end
 return {0, 0, 0}
 """
 
@@ -83,7 +107,47 @@ redis.call('SET', KEYS[1], string.format('%.0f %.0f', pause_until, spread),
 return {math.ceil(pause_until - now), spread}
 """
 
+# rate="auto": how many requests the fleet let go in a stretch of the recent past.
+#
+# KEYS[1]  the grants, a hash: 10 ms bucket of the server's clock -> count
+# ARGV[1]  the stretch's start, microseconds before now
+# ARGV[2]  its end, microseconds before now
+# Returns  the grants in the buckets of that stretch.
+COUNT_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local first = math.floor((now - tonumber(ARGV[1])) / 10000)
+local last = math.floor((now - tonumber(ARGV[2])) / 10000)
+local fields = {}
+for bucket = first + 1, last do fields[#fields + 1] = bucket end
+if #fields == 0 then return 0 end
+local total = 0
+for _, count in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
+  if count then total = total + tonumber(count) end
+end
+return total
+"""
+
+# rate="auto": the limit the processes on the key learned.
+#
+# KEYS[1]  a hash: "learned" ("<limit> <mode> <seconds>": requests per second,
+#          "bucket" or "window", the window's length) and "version" (bumped
+#          at each new "learned")
+# ARGV[1]  a limit just learned ("<limit> <mode> <seconds>"), or "" to read
+# Returns  {learned, version}. The hash expires after ten idle minutes.
+FLEET_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], 'learned', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
+end
+redis.call('PEXPIRE', KEYS[1], 600000)
+return {redis.call('HGET', KEYS[1], 'learned') or '', tonumber(redis.call('HGET', KEYS[1], 'version') or '0')}
+"""
+
 PAUSE_SUFFIX = ":pause"
+FLEET_SUFFIX = ":auto"
+COUNTS_SUFFIX = ":grants"
 
 
 def limit_keys(key: str) -> tuple[str, str]:

@@ -1,0 +1,348 @@
+"""Self-pacing: learn a server's rate limit from its 429s and pace just under it.
+
+``Pacer`` is the learner behind ``rate_limit="auto"``. It does no I/O and
+reads no clock: the limiter tells it when a request leaves (``sent``) and
+what came back (``answered``), and reads the pace (``rate``, ``burst``) and
+any extra wait (``delay``). ``bench/pacing_sim.py`` drives the same class in
+virtual time against model servers.
+
+**First contact.** Nothing is known, so few requests are kept in flight: 2,
+or 1.25% of those admitted so far (the pace is that over the latency). A
+server counting a ten-second window admits ten seconds' worth before its
+first 429, and every request then in flight is refused too: keeping about 1%
+in flight keeps those 429s to about 1% of the run. Without 429s the pace
+doubles every ~55 round trips, up to the client's own concurrency.
+
+**The first 429** says what kind of limit it is, by its ``Retry-After``
+(whole seconds, rounded up). Under two seconds, a *short* limit (the
+emulator's "R per second", a token bucket; ``mode == "bucket"``): it is what
+was admitted in the last ``Retry-After`` seconds. Two seconds or more, a long
+*window* (SignalWire's ten seconds): as long as the time since the first
+admitted request plus the ``Retry-After`` (never shorter than the truth),
+holding what was admitted.
+
+**Pacing** is 2% under the learned limit, and the pacer logs what the
+server's window holds (each request from when it leaves, then from its
+answer's time, or out if refused) and never lets more go than fits: the
+burst that filled a long window is not repeated when it slides. For one
+window after its first 429 the room left is spent within half a window (at
+most twice the pace); then the pace is even.
+
+**Later 429s.** The limit is what was sent in the part of the window that
+will still be there when it admits again (``Retry-After`` says when). On a
+short limit, a 429 at our own pace with the window as full as ever cuts the
+limit 2%; twice running, the limit is a bucket (it let a burst through on
+top of its rate), and from then on it is what was admitted between 429s,
+per second, or the best ``admitted / (span + Retry-After)`` over spans
+ending at the 429 when probing. A 429 without ``Retry-After`` counts as
+``Retry-After: 1`` and holds new requests for that second; 429s for requests
+sent before the previous 429 came back are its echoes.
+
+**Probing.** After 20 quiet seconds of using the full pace (two window
+lengths on a window), the pace rises 1%, 2%, 4%, ... (at most 25%) every two
+seconds until a 429 says where the limit is. A probe that finds the same
+limit again doubles the quiet time (up to 80 s), so a steady limit costs one
+429 a minute or so and a raised one is found within a minute or two.
+``limit`` changes only at a 429.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal
+
+from ._pacing_logs import AdmittedHistory, WindowLog
+
+__all__ = ["Mode", "Pacer"]
+
+Mode = Literal["start", "bucket", "window"]
+
+#: First contact: requests in flight, at least ...
+START_IN_FLIGHT: Final = 2.0
+#: ... or this share of the requests admitted so far.
+START_SHARE: Final = 0.0125
+#: Until the first answer tells the latency, it is taken to be this (seconds).
+FIRST_LATENCY: Final = 0.1
+#: Paced this far under the learned limit.
+MARGIN: Final = 0.02
+#: A ``Retry-After`` this long (seconds) or longer means a window, not a bucket.
+WINDOW_RETRY_AFTER: Final = 2.0
+#: A 429 without ``Retry-After`` is read as this many seconds.
+ASSUMED_RETRY_AFTER: Final = 1.0
+#: Seconds of full use without a 429 before probing, at first; doubled each
+#: time a probe finds the same limit again, up to the most.
+QUIET: Final = 20.0
+QUIET_MOST: Final = 80.0
+#: Within this share, a probe found "the same limit again".
+SAME_LIMIT: Final = 0.03
+PROBE_STEP: Final = 2.0
+PROBE_FIRST: Final = 0.01
+PROBE_MAX: Final = 0.25
+#: A probe step needs this share of the pace to have been used.
+PROBE_USE: Final = 0.8
+#: The client's burst, in seconds' worth of its pace.
+BURST_SECONDS: Final = 0.1
+#: Window mode, one window length after the first 429: the room left is spent
+#: over 1/CATCH_UP of a window, at up to CATCH_UP times the pace.
+CATCH_UP: Final = 2.0
+#: Seconds a logged request is kept in the window past its length.
+SLACK: Final = 0.005
+#: Latencies are averaged with this weight for the newest.
+LATENCY_WEIGHT: Final = 0.1
+
+
+class Pacer:
+    """Learns a server's rate limit from its answers and tells the limiter how fast to go.
+
+    Every method takes ``now`` (seconds on the limiter's clock). ``rate`` and
+    ``burst`` are token-bucket settings; ``delay(now)`` is an extra wait;
+    ``limit`` is the learned limit (``None`` before the first 429), or the
+    one given for a warm start.
+    """
+
+    def __init__(self, limit: float | None = None, *, now: float = 0.0, gated: bool = True) -> None:
+        # gated=False: others share the limit (a fleet), so this process's own
+        # log is not the window's; the fleet's shared pacing keeps it instead.
+        self.gated = gated
+        #: The stretch the latest limit was counted over: (start, end, seconds).
+        self.counted = (0.0, 0.0, 1.0)
+        #: gated=False: the room left in the window, as the fleet last counted it.
+        self.fleet_room = 0.0
+        self.mode: Mode = "start"
+        self.limit: float | None = None
+        self.rate = START_IN_FLIGHT / FIRST_LATENCY
+        self.burst = math.ceil(START_IN_FLIGHT)
+        self.latency: float | None = None
+        self.admitted = 0
+        self.refused = 0  # 429 answers
+        self.events = 0  # 429s that taught something (not echoes)
+        self.probe = 1.0  # the pace's factor over the limit's, while probing
+        self._first_sent: float | None = None
+        self._history = AdmittedHistory()
+        self._event_at = -math.inf  # when the latest 429 event was answered, and sent
+        self._event_sent = -math.inf
+        self._event_admitted = 0
+        self._hold_until = -math.inf
+        self._probe_at = math.inf
+        self._probe_step = PROBE_FIRST
+        self._probe_admitted = 0
+        self._quiet = QUIET
+        self._cut_last = False  # the latest 429 cut a limit that looked right
+        self._refilling = False  # the short limit showed itself a bucket, not a window
+        self._window: WindowLog | None = None
+        self._catch_up_until = -math.inf
+        if limit is not None:
+            # A warm start (a limit learned before): no first contact, probing as usual.
+            self.limit = float(limit)
+            self.mode = "bucket"
+            self._probe_at = now + QUIET
+            self.advance(now)
+
+    def __repr__(self) -> str:
+        limit = "unknown" if self.limit is None else f"{self.limit:.1f}/s"
+        return f"Pacer(mode={self.mode}, limit={limit}, rate={self.rate:.1f}/s)"
+
+    @property
+    def window_seconds(self) -> float:
+        """The length of the learned limit's window in seconds (0.0 before the first 429)."""
+        return 0.0 if self._window is None else self._window.seconds
+
+    # --- what the limiter tells us -------------------------------------------
+
+    def sent(self, now: float) -> None:
+        """A request was let go."""
+        if self._window is not None:
+            self._window.sent(now)
+
+    def answered(
+        self, now: float, status: int, latency: float, retry_after: float | None = None
+    ) -> None:
+        """An HTTP answer ``status`` came back ``latency`` seconds after its request left."""
+        latency = max(0.0, latency)
+        if self.latency is None:
+            self.latency = latency
+        self.latency += LATENCY_WEIGHT * (latency - self.latency)
+        sent_at = now - latency
+        window = self._window
+        if status != 429:
+            self.admitted += 1
+            self._history.add(sent_at)
+            if self._first_sent is None:
+                self._first_sent = sent_at
+            if window is not None:
+                if sent_at < window.opened:
+                    self._admitted_late(now)
+                else:
+                    window.answered(sent_at, now, admitted=True)
+            if self.mode == "start" and self.latency > 0:
+                in_flight = max(START_IN_FLIGHT, START_SHARE * self.admitted)
+                self.rate = in_flight / self.latency
+                self.burst = math.ceil(in_flight)
+            return
+        self.refused += 1
+        if window is not None and sent_at >= window.opened:
+            window.answered(sent_at, now, admitted=False)
+        if sent_at >= self._event_at:
+            self._learn(now, sent_at, ASSUMED_RETRY_AFTER if retry_after is None else retry_after)
+        elif window is not None and self.mode == "window" and retry_after and self.events == 1:
+            # An echo of the first 429 may bound the first window more tightly.
+            first = self._first_sent if self._first_sent is not None else sent_at
+            seconds = sent_at - first + retry_after
+            if self.limit is not None and 1.0 <= seconds < window.seconds:
+                self.limit *= window.seconds / seconds
+                window.seconds = seconds
+
+    def adopt(self, now: float, limit: float, mode: Mode, seconds: float) -> None:
+        """Take a limit learned elsewhere (another process on a shared key) as our own."""
+        if self._window is None or self._window.seconds != seconds:
+            self._window = WindowLog(seconds, [], opened=now)
+        self.limit, self.mode = limit, mode
+        # 429s for requests already on their way are echoes of what was learned.
+        self._event_at = max(self._event_at, now)
+        self.probe = 1.0
+        self._probe_step = PROBE_FIRST
+        self._probe_admitted = self.admitted
+        self._probe_at = now + max(self._quiet, 2 * seconds if mode == "window" else 0.0)
+        self.advance(now)
+
+    def hold(self, now: float, seconds: float) -> None:
+        """Let nothing go for ``seconds`` (a shared pause)."""
+        self._hold_until = max(self._hold_until, now + seconds)
+
+    # --- what the limiter asks -----------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Bring ``rate`` and ``burst`` up to ``now`` (probing, the window's room)."""
+        if self.limit is None:
+            return
+        while now >= self._probe_at:
+            # Probe only a pace that is used: an idle client learns nothing by it.
+            used = self.admitted - self._probe_admitted
+            if used >= PROBE_USE * self.rate * PROBE_STEP:
+                self.probe *= 1 + self._probe_step
+                self._probe_step = min(PROBE_MAX, 2 * self._probe_step)
+            else:
+                self._probe_step = PROBE_FIRST
+            self._probe_admitted = self.admitted
+            self._probe_at += PROBE_STEP
+        pace = self.limit * self.probe * (1 - MARGIN)
+        self.rate = pace
+        self.burst = max(1, math.ceil(pace * BURST_SECONDS))
+        if self.catching_up(now):
+            assert self._window is not None
+            room = self._window_room(now) if self.gated else self.fleet_room
+            room = max(0.0, room)
+            self.rate = min(CATCH_UP * pace, pace + CATCH_UP * room / self._window.seconds)
+
+    def catching_up(self, now: float) -> bool:
+        """Whether the room a long window has left after its first 429 is being spent."""
+        return self.mode == "window" and now < self._catch_up_until
+
+    def delay(self, now: float) -> float:
+        """Seconds the next request must wait before it takes a token (0.0: none)."""
+        wait = self._hold_until - now
+        if self.gated and self._window is not None and self._window_room(now) < 1:
+            frees_at = self._window.expire(now, self._slack())
+            wait = max(wait, (now if frees_at is None else frees_at) - now, 1e-3)
+        return max(0.0, wait)
+
+    # --- learning ------------------------------------------------------------
+
+    def _learn(self, now: float, sent_at: float, retry_after: float) -> None:
+        self.events += 1
+        self.hold(now, retry_after)
+        window = self._window
+        if window is None:
+            window = self._window = self._open_window(now, sent_at, retry_after)
+            limit = len(window) / window.seconds
+            self.counted = (sent_at - window.seconds, sent_at, window.seconds)
+        else:
+            # The window admits again once what was sent in its first (Retry-After)
+            # seconds has left; what is left is its size. Retry-After is rounded
+            # up: the true wait may be up to a second shorter.
+            seconds = window.seconds
+            start = sent_at + retry_after - 1 - seconds
+            limit = window.count(start, sent_at) / seconds
+            self.counted = (start, sent_at, seconds)
+            if self.mode == "bucket":
+                limit = self._short_limit(now, sent_at, retry_after, limit)
+        limit = max(limit, 1 / retry_after)
+        same = self.limit is not None and abs(limit - self.limit) <= SAME_LIMIT * self.limit
+        self._quiet = min(QUIET_MOST, 2 * self._quiet) if same and self.probe > 1 else QUIET
+        self.limit = limit
+        self._event_at, self._event_sent, self._event_admitted = now, sent_at, self.admitted
+        self.probe = 1.0
+        self._probe_step = PROBE_FIRST
+        self._probe_admitted = self.admitted
+        # A probe that finds a long window's limit costs a pause the window
+        # does not give back: probe a long window less often.
+        quiet = self._quiet if self.mode == "bucket" else max(self._quiet, 2 * window.seconds)
+        self._probe_at = now + retry_after + quiet
+        self.advance(now)
+
+    def _short_limit(self, now: float, sent_at: float, retry_after: float, counted: float) -> float:
+        """A later 429 from a short limit: a one-second window, or a bucket once it shows."""
+        assert self.limit is not None
+        refill = (self.admitted - self._event_admitted) / (now - self._event_at)
+        if self._refilling:
+            # A bucket is empty at a 429, so between two of them it let through
+            # no more than its refill; while probing, it let through no more than
+            # its rate times (span + Retry-After) over any span ending now (its
+            # burst is at most Retry-After seconds' worth). Both are lower bounds.
+            if self.probe > 1:
+                return max(refill, self._history.best_rate(sent_at, self._event_sent, retry_after))
+            return refill
+        if self.probe == 1.0 and counted > (1 - 3 * MARGIN) * self.limit:
+            # Refused at the pace we thought safe, the window as full as that
+            # pace fills it.
+            # Once may be the clocks at the window's edge: cut a little. Twice
+            # running, it is a bucket, which lets a burst through on top of its
+            # rate: from now on its refill is its limit.
+            if self._cut_last:
+                self._refilling = True
+                return min(counted, refill)
+            self._cut_last = True
+            return counted * (1 - MARGIN)
+        self._cut_last = False
+        return counted
+
+    # --- the window ----------------------------------------------------------
+
+    def _open_window(self, now: float, sent_at: float, retry_after: float) -> WindowLog:
+        """The first 429: the server's window is full of what it admitted."""
+        if retry_after >= WINDOW_RETRY_AFTER:
+            # A long window, filled from the start: as long as we have been
+            # admitted plus the wait (never shorter: Retry-After is rounded up).
+            first = self._first_sent if self._first_sent is not None else sent_at
+            seconds = max(1.0, sent_at - first + retry_after)
+            self.mode = "window"
+            self._catch_up_until = now + retry_after + seconds
+        else:
+            # A short limit (a bucket holding a second's worth, a one-second
+            # window): as long as the wait.
+            seconds = retry_after
+            self.mode = "bucket"
+        # From now on every request is logged as it leaves.
+        return WindowLog(seconds, self._history.times(sent_at - seconds, sent_at), opened=now)
+
+    def _admitted_late(self, now: float) -> None:
+        """Admitted before the first 429, answered after: it is in the window too."""
+        assert self._window is not None
+        assert self.limit is not None
+        if self.events == 1 and self.mode == "window":
+            self.limit += 1 / self._window.seconds
+        self._window.insert(now)
+
+    def _slack(self) -> float:
+        # Answered requests are logged at their answer: the server counted them
+        # before. Those in flight are logged as they left, less than a round
+        # trip ago.
+        return SLACK
+
+    def _window_room(self, now: float) -> float:
+        """How many more requests the window takes now."""
+        assert self._window is not None
+        assert self.limit is not None
+        self._window.expire(now, self._slack())
+        size = self.limit * self.probe * self._window.seconds
+        return size - len(self._window) + 1e-6

@@ -1,0 +1,169 @@
+"""``RedisRateLimiter(rate="auto")``: the processes on a key learn one limit, as one client.
+
+Every process runs a ``Pacer`` on its own requests and answers, and the
+shared script paces the whole fleet at the pacer's pace. What a single
+process cannot see is what the others sent, and a limit is learned by
+counting what the server let through. So the shared script also counts every
+grant, in 10 ms buckets (``COUNT_SCRIPT`` reads them back). When a process
+learns from a 429, it counts the fleet's grants over the stretch its pacer
+counted its own, and that is the fleet's limit; it publishes it to the key
+(``FLEET_SCRIPT``), and the others take it at their next look, every half
+second. A process that joins later starts from it. A 429 pauses every
+process, as with any ``RedisRateLimiter``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import anyio
+
+from .._exceptions import InvalidParameterError
+from .._pacing import Mode, Pacer
+from ._connection import Connection
+
+__all__ = ["FleetPacing", "fleet_for"]
+
+#: Seconds between looks at what the fleet learned.
+LOOK_EVERY: Final = 0.5
+#: The grants' buckets, in seconds (COUNT_SCRIPT's).
+BUCKET: Final = 0.01
+#: The shared burst, in seconds' worth of the pace (at least 2): the fleet has
+#: no log of a one-second window to hold a burst back, so keep it small.
+BURST_SECONDS: Final = 0.02
+
+
+def fleet_for(rate: object, burst: object, reserve: object) -> FleetPacing | None:
+    """A ``FleetPacing`` for ``rate="auto"``, ``None`` for a number; other words are refused."""
+    if not isinstance(rate, str):
+        return None
+    if rate != "auto":
+        raise InvalidParameterError(
+            "rate", f'rate must be a number of requests per second or "auto", got {rate!r}'
+        )
+    if burst is not None or reserve is not None:
+        name = "burst" if burst is not None else "reserve"
+        raise InvalidParameterError(name, f'{name} is learned under rate="auto"')
+    return FleetPacing()
+
+
+class FleetPacing:
+    """One process's side of a self-paced limit shared through Redis."""
+
+    def __init__(self) -> None:
+        self.pacer = Pacer(gated=False)
+        self._events = 0
+        self._version = 0
+        self._look_at = -math.inf
+        self._recount: tuple[float, float, float] | None = None  # start, end, seconds
+        self._publish = False
+
+    @property
+    def rate(self) -> float:
+        """The fleet's pace."""
+        return self.pacer.rate
+
+    @property
+    def limit(self) -> float | None:
+        """The fleet's limit as learned, or ``None``."""
+        return self.pacer.limit
+
+    @property
+    def burst(self) -> int:
+        """The fleet's burst."""
+        return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
+
+    async def keep_up(self, connection: Connection, counts: list[str], fleet: list[str]) -> None:
+        """Before a request: recount after a 429, count a window's room, look at the fleet."""
+        now = anyio.current_time()
+        if (recount := self.recount(now)) is not None:
+            arguments, seconds = recount
+            self.recounted(now, await connection.count(counts, arguments), seconds)
+        if (room := self.room_count(now)) is not None:
+            self.room_counted(now, await connection.count(counts, room))
+        if (look := self.look(now)) is not None:
+            self.looked(now, await connection.fleet(fleet, look))
+        self.pacer.advance(now)
+
+    async def let_go(self) -> None:
+        """A request was granted: hold it while a 429 without Retry-After holds us, then log it."""
+        while (wait := self.pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
+            await anyio.sleep(wait)
+        self.pacer.sent(anyio.current_time())
+
+    def answered(self, now: float, status: int, latency: float, retry_after: float | None) -> None:
+        """An answer to one of this process's requests; a new limit is recounted next."""
+        pacer = self.pacer
+        pacer.answered(now, status, latency, retry_after)
+        pacer.advance(now)
+        if pacer.events > self._events:
+            self._events = pacer.events
+            self._recount = pacer.counted
+
+    def recount(self, now: float) -> tuple[list[str | int], float] | None:
+        """``COUNT_SCRIPT``'s arguments (and the seconds counted) after a 429, else ``None``.
+
+        Taken once: a request that comes while the count is on its way does not count again.
+        """
+        if self._recount is None:
+            return None
+        (start, end, seconds), self._recount = self._recount, None
+        # In microseconds before now, on whatever clock Redis keeps; the 10 ms
+        # bucket of the refused request itself (and what followed it) left out.
+        before = now - end + BUCKET
+        return [max(0, math.ceil((now - start) * 1e6)), max(0, math.floor(before * 1e6))], seconds
+
+    def recounted(self, now: float, grants: Any, seconds: float) -> None:
+        """The fleet's grants over the stretch: the limit, for everyone."""
+        # A grant is not an admission: the one just before the refused request
+        # may have reached the server after it, and been refused too.
+        admitted = int(grants) - 1
+        if admitted > 0 and self.pacer.limit is not None:
+            self.pacer.limit = admitted / seconds
+            self.pacer.advance(now)
+            self._publish = True
+
+    def room_count(self, now: float) -> list[str | int] | None:
+        """``COUNT_SCRIPT``'s arguments for the room a long window has left, while it matters."""
+        if not self.pacer.catching_up(now) or now < self._look_at:
+            return None
+        return [math.ceil(self.pacer.window_seconds * 1e6), 0]
+
+    def room_counted(self, now: float, grants: Any) -> None:
+        """The fleet's grants over the last window: what is left, less what goes before the next look."""
+        pacer = self.pacer
+        if pacer.limit is None:
+            return
+        size = pacer.limit * pacer.probe * pacer.window_seconds
+        pacer.fleet_room = size - int(grants) - pacer.rate * LOOK_EVERY
+        pacer.advance(now)
+
+    def look(self, now: float) -> list[str | int] | None:
+        """``FLEET_SCRIPT``'s arguments when it is time to publish or look, else ``None``."""
+        if not self._publish and now < self._look_at:
+            return None
+        pacer = self.pacer
+        published = ""
+        if self._publish and pacer.limit is not None:
+            published = f"{pacer.limit!r} {pacer.mode} {pacer.window_seconds!r}"
+        return [published]
+
+    def looked(self, now: float, reply: Any) -> None:
+        """What the fleet learned, as Redis has it; newer than ours, it becomes ours."""
+        learned, version = _text(reply[0]), int(reply[1])
+        self._look_at = now + LOOK_EVERY
+        published, self._publish = self._publish, False
+        if version > self._version and learned:
+            self._version = version
+            if not published:
+                limit, mode, seconds = learned.split()
+                self.pacer.adopt(now, float(limit), _mode(mode), float(seconds))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _mode(text: str) -> Mode:
+    return "window" if text == "window" else "bucket"

@@ -1,0 +1,282 @@
+"""The self-pacing learner, in virtual time: no clock, no I/O, fully deterministic."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+
+import pytest
+
+from aioparticipant._pacing import (
+    ASSUMED_RETRY_AFTER,
+    MARGIN,
+    QUIET,
+    START_IN_FLIGHT,
+    START_SHARE,
+    Pacer,
+)
+
+# --- model servers and a driver -------------------------------------------------
+
+
+class Bucket:
+    """The emulator's limit: capacity ``rate``, refilled at ``rate`` per second."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.updated = 0.0
+
+    def admit(self, now: float) -> tuple[int, float | None]:
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 200, None
+        return 429, float(max(1, math.ceil((1 - self.tokens) / self.rate)))
+
+
+class Window:
+    """SignalWire's limit: at most ``rate * seconds`` in any ``seconds``."""
+
+    def __init__(self, rate: float, seconds: float = 10.0) -> None:
+        self.rate = rate
+        self.seconds = seconds
+        self.admitted: deque[float] = deque()
+
+    def admit(self, now: float) -> tuple[int, float | None]:
+        size = int(self.rate * self.seconds)
+        while self.admitted and self.admitted[0] <= now - self.seconds:
+            self.admitted.popleft()
+        if len(self.admitted) < size:
+            self.admitted.append(now)
+            return 200, None
+        frees_at = self.admitted[len(self.admitted) - size] + self.seconds
+        return 429, float(max(1, math.ceil(frees_at - now)))
+
+
+class Run:
+    def __init__(self) -> None:
+        self.sent = 0
+        self.limited = 0
+        self.admitted_at: list[float] = []
+
+
+def drive(
+    pacer: Pacer,
+    server: Bucket | Window,
+    *,
+    until: float,
+    latency: float = 0.01,
+    start: float = 0.0,
+    run: Run | None = None,
+) -> Run:
+    """Send as fast as the pacer allows (a token bucket at its rate and burst)."""
+    run = run or Run()
+    answers: list[tuple[float, float, int, float | None]] = []
+    now, tokens, updated = start, float(pacer.burst), start
+    while now < until:
+        while answers and answers[0][0] <= now:
+            at, sent, status, retry_after = heapq.heappop(answers)
+            pacer.answered(at, status, at - sent, retry_after)
+            if status == 429:
+                run.limited += 1
+            else:
+                run.admitted_at.append(at)
+        pacer.advance(now)
+        wait = pacer.delay(now)
+        tokens = min(float(pacer.burst), tokens + (now - updated) * pacer.rate)
+        updated = now
+        if wait <= 0 and tokens >= 1 - 1e-9:
+            tokens -= 1
+            pacer.sent(now)
+            run.sent += 1
+            status, retry_after = server.admit(now + latency / 2)
+            heapq.heappush(answers, (now + latency, now, status, retry_after))
+            continue
+        if wait <= 0:
+            wait = (1 - tokens) / pacer.rate
+        step = min(wait, 0.01)
+        if answers:
+            step = min(step, max(answers[0][0] - now, 0.0))
+        now += max(step, 1e-6)
+    return run
+
+
+def admitted_rate(run: Run, start: float, end: float) -> float:
+    return sum(1 for at in run.admitted_at if start <= at < end) / (end - start)
+
+
+# --- first contact ------------------------------------------------------------------
+
+
+def test_before_any_answer_two_requests_may_go() -> None:
+    pacer = Pacer()
+    assert pacer.mode == "start"
+    assert pacer.limit is None
+    assert pacer.burst == START_IN_FLIGHT
+    assert pacer.delay(0.0) == 0.0
+
+
+def test_first_contact_keeps_a_small_share_of_the_admitted_in_flight() -> None:
+    pacer = Pacer()
+    for index in range(10):
+        pacer.answered(0.01 * (index + 1), 200, 0.01)
+    assert pacer.rate == pytest.approx(START_IN_FLIGHT / 0.01)  # two in flight at 10 ms
+    for index in range(990):
+        pacer.answered(1.0 + 0.001 * index, 200, 0.01)
+    assert pacer.rate == pytest.approx(START_SHARE * 1000 / 0.01, rel=0.01)
+
+
+def test_a_short_retry_after_means_a_one_second_limit_and_its_rate_is_learned() -> None:
+    pacer = Pacer()
+    run = drive(pacer, Window(50, seconds=1.0), until=5.0)
+    assert pacer.mode == "bucket"
+    assert pacer.limit == pytest.approx(50, abs=1)
+    assert pacer.rate == pytest.approx(pacer.limit * (1 - MARGIN))
+    assert run.limited <= 3
+
+
+def test_a_long_retry_after_means_a_window_and_its_size_is_learned() -> None:
+    pacer = Pacer()
+    run = drive(pacer, Window(50), until=3.0)
+    assert pacer.mode == "window"
+    assert pacer.limit is not None
+    # 500 admitted in a window measured as 10 to 11 s (Retry-After is rounded up).
+    assert 500 / 11 <= pacer.limit <= 50.5
+    assert run.limited <= START_SHARE * 500 + 2  # those in flight when the window filled
+    # Nothing more goes until the window moves.
+    assert pacer.delay(3.0) > 6.0
+
+
+def test_a_window_is_not_refilled_faster_than_it_empties() -> None:
+    pacer = Pacer()
+    run = drive(pacer, Window(50), until=40.0)
+    assert run.limited <= START_SHARE * 500 + 2  # the first contact only
+    assert pacer.events == 1
+    # The first window's length is known to a second (Retry-After is rounded up):
+    # until a probe finds better, the pace may be up to 10% low.
+    assert admitted_rate(run, 10.0, 40.0) >= 0.85 * 50
+
+
+def test_requests_sent_before_the_first_429_came_back_are_echoes() -> None:
+    pacer = Pacer()
+    for index in range(100):
+        pacer.answered(0.001 * index, 200, 0.01)
+    pacer.answered(0.2, 429, 0.01, 1.0)
+    pacer.answered(0.2005, 429, 0.01, 1.0)  # sent before the first 429 was back
+    assert pacer.events == 1
+    assert pacer.refused == 2
+
+
+def test_a_429_without_retry_after_holds_new_requests_for_a_second() -> None:
+    pacer = Pacer()
+    for index in range(100):
+        pacer.answered(0.001 * index, 200, 0.01)
+    pacer.answered(0.2, 429, 0.01, None)
+    assert pacer.mode == "bucket"
+    assert pacer.delay(0.2) == pytest.approx(ASSUMED_RETRY_AFTER)
+    assert pacer.delay(0.2 + ASSUMED_RETRY_AFTER) == 0.0
+
+
+def test_a_one_second_window_is_never_overfilled_after_the_first_429() -> None:
+    pacer = Pacer()
+    server = Window(50, seconds=1.0)
+    sends: list[float] = []
+    admit = server.admit
+
+    def counting(now: float) -> tuple[int, float | None]:
+        sends.append(now)
+        return admit(now)
+
+    server.admit = counting  # type: ignore[method-assign]
+    run = drive(pacer, server, until=30.0)
+    assert pacer.mode == "bucket"
+    assert run.limited <= 3  # the first contact only
+    first_pause_over = 2.0
+    later = [at for at in sends if at > first_pause_over]
+    busiest = max(sum(1 for other in later if at - 1.0 < other <= at) for at in later[::7])
+    assert busiest <= 50
+
+
+def test_a_bucket_overestimated_at_first_contact_is_corrected_by_its_refill() -> None:
+    # Ramping up slowly (10 ms answers), the first 429 finds a bucket that let a
+    # second's worth through on top of its refill: the one-second count says 2R.
+    pacer = Pacer()
+    run = drive(pacer, Bucket(100), until=15.0)
+    assert pacer.limit is not None
+    assert 90 <= pacer.limit <= 101
+    assert pacer.events <= 4  # the first, a small cut, then the refill
+    assert run.limited <= 0.01 * run.sent
+
+
+# --- steady state, probing, changes -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "server", [Window(50, 1.0), Window(50), Bucket(50)], ids=["window1", "window10", "bucket"]
+)
+def test_the_pace_settles_just_under_the_limit_with_few_429s(server: Bucket | Window) -> None:
+    pacer = Pacer()
+    run = drive(pacer, server, until=60.0)
+    assert run.limited <= 0.01 * run.sent
+    assert admitted_rate(run, 20.0, 60.0) >= 0.9 * 50
+    assert pacer.limit is not None
+    assert 0.9 * 50 <= pacer.limit <= 1.05 * 50
+
+
+def test_probing_starts_after_quiet_seconds_of_full_use() -> None:
+    pacer = Pacer(100.0)
+    start_rate = pacer.rate
+    for index in range(int(QUIET * 100)):
+        pacer.answered(0.01 * index, 200, 0.01)
+    pacer.advance(QUIET - 0.01)
+    assert pacer.rate == start_rate
+    pacer.advance(QUIET)
+    assert pacer.rate == pytest.approx(start_rate * 1.01)
+    for index in range(200):
+        pacer.answered(QUIET + 0.01 * index, 200, 0.01)
+    pacer.advance(QUIET + 2.0)
+    assert pacer.rate == pytest.approx(start_rate * 1.01 * 1.02)
+    assert pacer.limit == 100.0  # the learned limit moves only at a 429
+
+
+def test_an_idle_client_does_not_probe() -> None:
+    pacer = Pacer(100.0)
+    pacer.advance(60.0)
+    assert pacer.probe == 1.0
+
+
+def test_a_raised_limit_is_found() -> None:
+    pacer = Pacer()
+    server = Bucket(50)
+    run = drive(pacer, server, until=20.0)
+    server.rate = 100
+    drive(pacer, server, until=70.0, start=20.0, run=run)
+    assert pacer.limit is not None
+    assert pacer.limit >= 0.9 * 100
+    assert admitted_rate(run, 60.0, 70.0) >= 0.85 * 100
+
+
+@pytest.mark.parametrize(
+    "server", [Window(100, 1.0), Window(100), Bucket(100)], ids=["window1", "window10", "bucket"]
+)
+def test_a_lowered_limit_is_found(server: Bucket | Window) -> None:
+    pacer = Pacer()
+    run = drive(pacer, server, until=20.0)
+    server.rate = 50
+    drive(pacer, server, until=50.0, start=20.0, run=run)
+    assert pacer.limit is not None
+    assert 0.85 * 50 <= pacer.limit <= 1.05 * 50
+    late_429s, late_sent = run.limited, run.sent
+    drive(pacer, server, until=60.0, start=50.0, run=run)
+    assert run.limited - late_429s <= 0.01 * (run.sent - late_sent) + 2  # settled
+
+
+def test_a_warm_start_paces_at_once_without_a_first_contact() -> None:
+    pacer = Pacer(40.0)
+    assert pacer.mode == "bucket"
+    assert pacer.rate == pytest.approx(40.0 * (1 - MARGIN))
+    run = drive(pacer, Bucket(50), until=20.0)
+    assert run.limited == 0

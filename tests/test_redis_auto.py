@@ -1,0 +1,118 @@
+"""``RedisRateLimiter(rate="auto")``: processes on one key learn one limit and share it.
+
+A real redis-server on 127.0.0.1; the emulator in process. Two limiters on
+one key stand for two processes (each has its own learner and its own share
+of the fleet, as a process would). Margins are wide; ``bench/pacing.py``
+measures two real processes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+from aioparticipant import InvalidParameterError, ParticipantUpdate
+from aioparticipant.emulator import Emulator
+from aioparticipant.redis import RedisRateLimiter
+from aioparticipant.testing import client_for
+
+from .redis_servers import redis_server
+
+CONFERENCE = "CF" + "2" * 32
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+def key() -> str:
+    return f"aioparticipant-auto-test:{uuid.uuid4().hex}"
+
+
+def call_sid(index: int) -> str:
+    return f"CA{index:032x}"
+
+
+def batch(start: int, count: int) -> Iterator[ParticipantUpdate]:
+    for index in range(start, start + count):
+        yield ParticipantUpdate(CONFERENCE, call_sid(index % 40), muted=index % 2 == 0)
+
+
+async def run_one(emulator: Emulator, limiter: RedisRateLimiter, start: int, count: int) -> int:
+    """Send ``count`` updates through a client on ``limiter``; the number that failed."""
+    async with (
+        client_for(emulator, limiter=limiter) as client,
+        client.bulk(batch(start, count), concurrency=32) as results,
+    ):
+        errors = [result.error async for result in results if not result.ok]
+    assert not errors, errors[:3]
+    return 0
+
+
+@pytest.mark.anyio
+async def test_two_processes_on_one_key_learn_one_limit_and_keep_under_it(
+    redis_url: str, key: str
+) -> None:
+    rate = 60
+    emulator = Emulator(rate_limit=rate)
+    for index in range(40):
+        emulator.add_participant(CONFERENCE, call_sid(index))
+    first = RedisRateLimiter(redis_url, key=key, rate="auto")
+    second = RedisRateLimiter(redis_url, key=key, rate="auto")
+    failed: list[int] = []
+    async with first, second:
+        started = anyio.current_time()
+        async with anyio.create_task_group() as group:
+
+            async def one(limiter: RedisRateLimiter, start: int) -> None:
+                failed.append(await run_one(emulator, limiter, start, 5 * rate))
+
+            group.start_soon(one, first, 0)
+            group.start_soon(one, second, 5 * rate)
+        elapsed = anyio.current_time() - started
+    assert failed == [0, 0]
+    stats = emulator.stats
+    assert stats.rate_limited <= 0.03 * stats.requests
+    assert 10 * rate / elapsed >= 0.7 * rate
+    for limiter in (first, second):
+        assert limiter.limit is not None
+        assert 0.7 * rate <= limiter.limit <= 1.05 * rate
+
+
+@pytest.mark.anyio
+async def test_a_process_that_joins_later_starts_from_the_limit_the_others_learned(
+    redis_url: str, key: str
+) -> None:
+    rate = 50
+    emulator = Emulator(rate_limit=rate)
+    for index in range(40):
+        emulator.add_participant(CONFERENCE, call_sid(index))
+    async with RedisRateLimiter(redis_url, key=key, rate="auto") as first:
+        assert await run_one(emulator, first, 0, 2 * rate) == 0
+        learned = first.limit
+    assert learned is not None
+    async with RedisRateLimiter(redis_url, key=key, rate="auto") as late:
+        assert late.limit is None
+        await late.acquire(priority="bulk")  # its first report brings the fleet's limit
+        assert late.limit == pytest.approx(learned, rel=0.05)
+        assert late.rate <= learned
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter"),
+    [({"rate": "fast"}, "rate"), ({"burst": 5}, "burst"), ({"reserve": 1}, "reserve")],
+)
+def test_auto_takes_neither_another_word_nor_a_burst(
+    arguments: dict[str, object], parameter: str
+) -> None:
+    options: dict[str, object] = {"key": "k", "rate": "auto"}
+    options.update(arguments)
+    with pytest.raises(InvalidParameterError) as caught:
+        RedisRateLimiter("redis://localhost", **options)  # type: ignore[arg-type]
+    assert caught.value.parameter == parameter
