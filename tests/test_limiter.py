@@ -62,6 +62,20 @@ async def test_a_cancelled_waiter_takes_no_token() -> None:
     assert 0.19 <= elapsed < 0.35
 
 
+async def test_a_bulk_waiter_is_served_when_the_burst_and_reserve_shrink_under_it() -> None:
+    # An auto limiter moves burst and reserve while requests wait: a bulk
+    # waiter that kept the old reserve (1 of a burst of 2) would wait for a
+    # second token that a burst of 1 can never hold (CI hung on this).
+    bucket = TokenBucket(rate=20, burst=2, reserve=1)
+    await bucket.acquire(priority="bulk")  # one token left: the reserve
+    with anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: bucket.acquire(priority="bulk"))
+            await anyio.sleep(0.01)  # the bulk waiter is asleep, waiting for two tokens
+            bucket.burst, bucket.reserve = 1, 0
+    assert bucket.burst == 1
+
+
 async def test_bad_rates_are_refused() -> None:
     for rate, burst in (
         (0, None),

@@ -115,18 +115,18 @@ class TokenBucket:
         interactive = priority == "interactive"
         if not interactive and priority != "bulk":
             check_priority(priority)
-        floor = 0 if interactive else self.reserve
         queue = self._queues[priority]
         if (
             not queue.locked()
             and (interactive or not self._queues["interactive"].locked())
-            and self._take(floor, anyio.current_time())
+            and self._take(self._floor(interactive), anyio.current_time())
         ):
             return  # fast path: a token is there, no pause, and nobody is ahead of us
         async with queue:
             # The waits are for time to pass, not for an event: sleep is the right tool.
             while True:
                 now = anyio.current_time()
+                floor = self._floor(interactive)  # read each time: an auto limiter moves it
                 if now < self._paused_until:
                     await anyio.sleep(self._paused_until - now)
                 elif not interactive and self._queues["interactive"].locked():
@@ -142,6 +142,10 @@ class TokenBucket:
         if until > self._paused_until:
             self._paused_until = until
 
+    def _floor(self, interactive: bool) -> int:
+        """Tokens a request of this lane must leave in the bucket."""
+        return 0 if interactive else min(self.reserve, self.burst - 1)
+
     def _refill(self, now: float) -> None:
         if self._updated is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self._rate)
@@ -151,7 +155,9 @@ class TokenBucket:
         if now < self._paused_until:
             return False
         self._refill(now)
-        if self._tokens >= floor + 1.0:
+        # A hair of slack: a refill computed in floating point may fall a
+        # rounding error short of a whole token and would never be topped up.
+        if self._tokens + _ROUNDING >= floor + 1.0:
             self._tokens -= 1.0
             return True
         return False
@@ -213,6 +219,9 @@ class SharedPause:
         if anyio.current_time() >= self._until:
             self._until = -math.inf  # expired: no await since the check, so no pause is lost
 
+
+#: Slack for a token short by a floating-point rounding error.
+_ROUNDING = 1e-9
 
 #: The longest stagger a waiter adds after a shared pause, in seconds.
 _MAX_SPREAD = 1.0
