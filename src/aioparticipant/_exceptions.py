@@ -27,6 +27,7 @@ __all__ = [
     "ResponseDecodeError",
     "ServerError",
     "error_from_response",
+    "record_attempts",
 ]
 
 #: Response headers that carry the server's id for a request, most specific first.
@@ -40,6 +41,7 @@ class AioParticipantError(Exception):
     """Base class of every error this library raises."""
 
     #: How many attempts the request made before this error was raised (1: not retried).
+    #: Given by ``record_attempts`` as the error leaves the request pipeline.
     attempts: int = 1
 
 
@@ -150,6 +152,15 @@ class APIConnectionError(AioParticipantError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out (connecting, writing, reading, or waiting for a pooled connection)."""
+
+
+def record_attempts(error: AioParticipantError, attempts: int) -> None:
+    """Tell ``error`` how many attempts its call made, as it leaves the request pipeline.
+
+    The one place ``attempts`` is given: the pipeline calls it at the one point
+    where a call's final error leaves it, whether the call was retried or not.
+    """
+    error.attempts = attempts
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

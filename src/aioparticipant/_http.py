@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ._events import RequestEvent, ResponseEvent, RetryEvent, emit
-from ._exceptions import APIConnectionError, APIError, error_from_response
+from ._exceptions import APIConnectionError, APIError, error_from_response, record_attempts
 from ._lanes import Priority
 from ._limiter import Limiter, SharedPause, lane_acquirer
 from ._options import CallOptions
@@ -120,6 +120,14 @@ class Pipeline:
             raise RuntimeError("this AsyncClient is closed; create a new one")
         self.stats.requests += 1
         attempts = _Attempts()
+        try:
+            return await self._traced(call, options, attempts)
+        except (APIError, APIConnectionError) as error:
+            # The one point a call's final error leaves the pipeline, retried or not.
+            record_attempts(error, attempts.count)
+            raise
+
+    async def _traced(self, call: Call, options: CallOptions, attempts: _Attempts) -> RawResponse:
         span = call_span(call.operation, options.priority, call.conference_sid, call.call_sid)
         if span is None:
             return await self._with_retries(call, options, attempts)
@@ -163,11 +171,7 @@ class Pipeline:
             announces=call.announces,
             before_retry=before_retry,
         )
-        try:
-            response: RawResponse = await retrying(attempt)
-        except (APIError, APIConnectionError) as error:
-            error.attempts = attempts.count
-            raise
+        response: RawResponse = await retrying(attempt)
         return response
 
     async def _attempt(self, call: Call, options: CallOptions, attempts: _Attempts) -> RawResponse:
