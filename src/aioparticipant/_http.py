@@ -16,6 +16,7 @@ from ._exceptions import APIConnectionError, APIError, error_from_response, reco
 from ._lanes import Priority
 from ._limiter import Limiter, SharedPause, lane_acquirer
 from ._options import CallOptions
+from ._redact import scrub
 from ._retry import Backoff, decide, log_retry, make_retrying
 from ._senders import RawResponse, Sender
 from ._slots import LaneSlots
@@ -98,7 +99,9 @@ class Pipeline:
         self.sender = sender
         # Credentials an error page may quote back (a proxy echoing the
         # Authorization header): they never reach an exception message.
-        self._secrets = tuple(secret for secret in secrets if len(secret) >= 4)
+        self._secrets = tuple(
+            sorted((secret for secret in secrets if len(secret) >= 4), key=len, reverse=True)
+        )
         # Our own bound in front of the connection pool: a request waits here,
         # where cancelling it is free, never inside the pool.
         self._slots = LaneSlots(max_in_flight)
@@ -231,13 +234,10 @@ class Pipeline:
 
     async def _failure(self, call: Call, response: RawResponse, let_go: float) -> APIError:
         """The error for an error response, after pausing everyone if it was a 429 with Retry-After."""
-        body = response.body
-        for secret in self._secrets:
-            body = body.replace(secret, b"[redacted]")
         error = error_from_response(
             response.status,
             response.headers,
-            body,
+            scrub(response.body, self._secrets),
             reason=response.reason,
             method=call.method,
             path=call.path,
