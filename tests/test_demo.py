@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aioparticipant import AsyncClient, Participant
-from aioparticipant.cli import _demo, main
+from aioparticipant.cli import _demo_job, main
 from aioparticipant.cli._demo_scenario import (
     ANNOUNCEMENT_URL,
     HOLD_MUSIC_URL,
@@ -90,7 +90,7 @@ def test_work_left_undone_fails_the_run(
     async def forget_to_remove(self: Any, client: AsyncClient) -> None:
         return None
 
-    monkeypatch.setattr(_demo._Job, "_remove", forget_to_remove)
+    monkeypatch.setattr(_demo_job.DemoJob, "_remove", forget_to_remove)
     code, output = run_demo(capsys, *SMALL, "--fault-rate", "0")
     assert code == 1
     assert "Result: FAILED" in output
@@ -100,7 +100,7 @@ def test_work_left_undone_fails_the_run(
 def test_an_announcement_played_twice_fails_the_run(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    announce = _demo._Job._announce
+    announce = _demo_job.DemoJob._announce
 
     async def announce_once_too_often(self: Any, client: AsyncClient) -> None:
         await announce(self, client)
@@ -111,7 +111,7 @@ def test_an_announcement_played_twice_fails_the_run(
             .announce(ANNOUNCEMENT_URL)
         )
 
-    monkeypatch.setattr(_demo._Job, "_announce", announce_once_too_often)
+    monkeypatch.setattr(_demo_job.DemoJob, "_announce", announce_once_too_often)
     code, output = run_demo(capsys, *SMALL, "--fault-rate", "0")
     assert code == 1
     assert "announcement played 2 times" in output
