@@ -13,6 +13,10 @@ Exit codes otherwise: 0 when every row in RESULTS succeeded, 1 when some did
 not (a participant not found counts as not succeeded), 2 for a usage error
 (or a shared limit in Redis that could not be reached: the rows it held back
 are not recorded, and ``--resume`` sends them).
+
+This module holds the command's arguments, their checks and ``--dry-run``;
+the run itself is ``_bulk_job``, the rows ``_bulk_input`` and ``_bulk_rows``,
+the results file ``_bulk_results``, the shared Redis limit ``_bulk_redis``.
 """
 
 from __future__ import annotations
@@ -23,30 +27,20 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import anyio
 import msgspec
 
-from .._bulk_outcomes import BulkResult
-from .._client import AsyncClient
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_MAX_RETRIES
 from .._exceptions import InvalidParameterError
 from .._params import encode_update
-from .._participant_update import ParticipantUpdate
 from ._argtypes import at_least, rate_or_auto
-from ._bulk_input import InputError, Row, RowReader, count_rows
-from ._bulk_redis import add_redis_flags, is_limiter_failure, limiter_from_args, redis_warnings_to
-from ._bulk_results import (
-    Ledger,
-    ResultsError,
-    ResultsFile,
-    encode_invalid,
-    encode_result,
-    load_ledger,
-)
+from ._bulk_input import InputError, RowReader, count_rows
+from ._bulk_job import EXIT_OK, EXIT_SIGNAL, EXIT_UNSUCCESSFUL, EXIT_USAGE, BulkJob, print_summary
+from ._bulk_redis import add_redis_flags, limiter_from_args, redis_warnings_to
+from ._bulk_results import Ledger, ResultsError, ResultsFile, encode_invalid, load_ledger
 from ._connection import add_connection_flags, client_from_args
 from ._parameters import add_update_flags, update_params_from_flags
 from ._progress import Counters, Progress, quiet_retry_lines
@@ -54,11 +48,6 @@ from ._progress import Counters, Progress, quiet_retry_lines
 __all__ = ["configure", "run"]
 
 HELP = "send many updates from a CSV or JSON Lines file; one result line per row"
-
-EXIT_OK = 0
-EXIT_UNSUCCESSFUL = 1
-EXIT_USAGE = 2
-_EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return anyio.run(_main, args)
     except KeyboardInterrupt:  # Ctrl-C before or after the job's own handler was in place
-        return _EXIT_SIGNAL[signal.SIGINT]
+        return EXIT_SIGNAL[signal.SIGINT]
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -180,7 +169,7 @@ async def _main(args: argparse.Namespace) -> int:
     progress = Progress(counters, enabled=show_progress)
     if show_progress and args.input != "-":
         _count_in_background(args.input, args.format, ledger.count, progress)
-    job = _Job(client, reader, ledger, results, counters, progress, args.concurrency)
+    job = BulkJob(client, reader, ledger, results, counters, progress, args.concurrency)
     try:
         with quiet_retry_lines(), redis_warnings_to(progress.note):
             async with client, contextlib.AsyncExitStack() as stack:
@@ -191,155 +180,8 @@ async def _main(args: argparse.Namespace) -> int:
         results.close()
         progress.close()
     if not args.quiet:
-        _summary(job, args.out, auto=args.rate == "auto")
+        print_summary(job, args.out, auto=args.rate == "auto")
     return job.exit_code()
-
-
-class _Job:
-    """One run: feeds rows into ``client.bulk``, records every outcome, obeys the signals."""
-
-    def __init__(
-        self,
-        client: AsyncClient,
-        reader: RowReader,
-        ledger: Ledger,
-        results: ResultsFile,
-        counters: Counters,
-        progress: Progress,
-        concurrency: int,
-    ) -> None:
-        self.client = client
-        self.reader = reader
-        self.ledger = ledger
-        self.results = results
-        self.counters = counters
-        self.progress = progress
-        self.concurrency = concurrency
-        self.signal: int | None = None
-        self.problem: str | None = None  # stopped on a problem with the input
-        self._stopping = False
-        self._waiting_for_input: anyio.CancelScope | None = None
-        self._run_scope = anyio.CancelScope()
-        # Which row each update in flight came from. Keyed by identity: two rows may
-        # carry equal updates, and the update object lives until its result comes back.
-        self._row_of: dict[int, int] = {}
-
-    async def run(self) -> None:
-        async with anyio.create_task_group() as task_group:
-            task_group.start_soon(self._watch_signals)
-            with self._run_scope:
-                async with self.client.bulk(
-                    self._updates(), concurrency=self.concurrency
-                ) as results:
-                    async for result in results:
-                        self._record(result)
-            task_group.cancel_scope.cancel()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._row_of)
-
-    def exit_code(self) -> int:
-        if self.signal is not None:
-            return _EXIT_SIGNAL.get(signal.Signals(self.signal), 130)
-        if self.problem is not None:
-            return EXIT_USAGE
-        unsuccessful = self.ledger.unsuccessful + self.counters.unsuccessful
-        return EXIT_OK if unsuccessful == 0 else EXIT_UNSUCCESSFUL
-
-    async def _updates(self) -> AsyncIterator[ParticipantUpdate]:
-        batches = self.reader.batches()
-        try:
-            while not self._stopping:
-                batch = await self._next_batch(batches)
-                if batch is None:
-                    return
-                for row in batch:
-                    if self._stopping:
-                        return
-                    update = self._admit(row)
-                    if update is not None:
-                        yield update
-        finally:
-            await batches.aclose()
-
-    async def _next_batch(self, batches: AsyncGenerator[list[Row], None]) -> list[Row] | None:
-        # A Ctrl-C while standard input is idle must not wait for the next line.
-        with anyio.CancelScope() as scope:
-            self._waiting_for_input = scope
-            try:
-                return await anext(batches, None)
-            except InputError as error:
-                self._stop_on_problem(f"stopped reading the input: {error}")
-                return None
-            finally:
-                self._waiting_for_input = None
-        return None
-
-    def _admit(self, row: Row) -> ParticipantUpdate | None:
-        """The update to send for ``row``; records it instead if it is invalid."""
-        number = row.number
-        if number in self.ledger:
-            if not self.ledger.matches(number, row.conference_sid, row.call_sid):
-                self._stop_on_problem(
-                    f"row {number} of the input is not the row {number} the results file "
-                    "records (other sids): is this the same input? Nothing more was sent"
-                )
-                return None
-            self.counters.skipped += 1
-            return None
-        if row.update is None:
-            self.results.write(
-                encode_invalid(number, row.conference_sid, row.call_sid, row.error or "invalid")
-            )
-            self.counters.done += 1
-            self.counters.invalid += 1
-            self.progress.redraw()
-            return None
-        self._row_of[id(row.update)] = number
-        return row.update
-
-    def _record(self, result: BulkResult) -> None:
-        row = self._row_of.pop(id(result.update))
-        if is_limiter_failure(result.error):
-            # Never sent: left unrecorded, so --resume sends it once Redis is back.
-            if not self._stopping:
-                self._stop_on_problem(
-                    f"{result.error}. The run stopped: once Redis answers, the same command "
-                    "with --resume sends the rest (or pass --redis-fallback-rate)"
-                )
-            return
-        self.results.write(encode_result(row, result))
-        counters = self.counters
-        counters.done += 1
-        if result.ok:
-            counters.succeeded += 1
-        elif result.not_found:
-            counters.not_found += 1
-        else:
-            counters.failed += 1
-        self.progress.redraw()
-
-    def _stop_on_problem(self, message: str) -> None:
-        self.problem = message
-        self._stopping = True
-
-    async def _watch_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                first = self.signal is None
-                self.signal = signum
-                self._stopping = True
-                if self._waiting_for_input is not None:
-                    self._waiting_for_input.cancel()
-                if first and signum == signal.SIGINT:
-                    self.progress.note(
-                        f"stopping: no new updates; waiting for the {self.in_flight} in flight "
-                        "(Ctrl-C again to cancel them)"
-                    )
-                else:
-                    self.progress.note(f"cancelling the {self.in_flight} updates in flight")
-                    self._run_scope.cancel()
 
 
 async def _dry_run(reader: RowReader, ledger: Ledger, *, quiet: bool) -> int:
@@ -380,39 +222,6 @@ async def _dry_run(reader: RowReader, ledger: Ledger, *, quiet: bool) -> int:
             text += f", {skipped} already recorded"
         sys.stderr.write(text + "; nothing was sent\n")
     return EXIT_OK if invalid == 0 else EXIT_UNSUCCESSFUL
-
-
-def _summary(job: _Job, out: Path, *, auto: bool) -> None:
-    counters = job.counters
-    elapsed = max(1e-9, counters.elapsed())
-    parts = [
-        f"{counters.succeeded} ok",
-        f"{counters.not_found} not found",
-        f"{counters.failed} failed",
-        f"{counters.invalid} invalid",
-    ]
-    lines = [
-        f"bulk: {counters.done} rows recorded in {elapsed:.1f} s "
-        f"({counters.done / elapsed:,.0f}/s): {', '.join(parts)}; {counters.retries} retries"
-    ]
-    if auto:  # --rate auto (alone, or shared through Redis): say what it learned
-        limit = getattr(job.client.limiter, "limit", None)
-        learned = "not reached (no 429)" if limit is None else f"{limit:,.1f}/s"
-        lines.append(f"learned rate limit: {learned}")
-    if counters.skipped:
-        lines.append(f"skipped {counters.skipped} rows already recorded in {out}")
-    if job.problem:
-        lines.append(f"error: {job.problem}")
-    if job.signal is not None:
-        lines.append(
-            "interrupted: the rows not recorded yet (including any cancelled in flight) "
-            "will be sent by the same command with --resume"
-        )
-    previous = job.ledger.unsuccessful
-    total_unsuccessful = previous + counters.unsuccessful
-    if total_unsuccessful:
-        lines.append(f"{total_unsuccessful} rows in {out} did not succeed (see their 'error')")
-    sys.stderr.write("\n".join(lines) + "\n")
 
 
 # --- set-up ----------------------------------------------------------------------------
