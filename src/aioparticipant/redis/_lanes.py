@@ -9,10 +9,11 @@ an interactive request through first.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 
 import anyio
 
-from .._lanes import BULK, Priority
+from .._lanes import BULK, INTERACTIVE, Priority
 
 __all__ = ["Lanes", "LocalPause"]
 
@@ -50,6 +51,47 @@ class Lanes:
             if self._no_interactive is None:
                 self._no_interactive = anyio.Event()
             await self._no_interactive.wait()
+
+    async def take(
+        self,
+        lane: Priority,
+        ask: Callable[[], Awaitable[float | None]],
+        held: Callable[[], bool],
+    ) -> bool:
+        """Take a slot in ``lane``: ``True`` once taken, ``False`` to wait a pause or fall back.
+
+        ``ask()`` asks Redis: seconds to wait before asking again (0: granted),
+        or ``None`` when a pause or the fallback takes over; ``held()`` says the
+        same before asking again from the queue.
+        """
+        retry_at = -math.inf
+        queue = self.queue(lane)
+        if not queue.locked() and (lane == INTERACTIVE or not self.interactive):
+            # Fast path: nobody of this lane (or, for bulk, nobody interactive) is waiting.
+            wait = await ask()
+            if wait is None:
+                return False
+            if wait == 0:
+                return True
+            retry_at = anyio.current_time() + wait
+        # Past the limit, one waiter per lane asks Redis at a time, in arrival order.
+        async with queue:
+            while True:
+                if lane == BULK and self.interactive:
+                    await self.wait_for_interactive()
+                    continue
+                delay = retry_at - anyio.current_time()
+                if delay > 0:
+                    await anyio.sleep(delay)
+                    continue
+                if held():
+                    return False  # waited out in acquire(), outside the queue
+                wait = await ask()
+                if wait is None:
+                    return False
+                if wait == 0:
+                    return True
+                retry_at = anyio.current_time() + wait
 
 
 class LocalPause:

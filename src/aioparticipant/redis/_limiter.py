@@ -232,35 +232,16 @@ class RedisRateLimiter:
 
     async def _acquire_from_redis(self, lane: Priority, arrived: float, stagger: float) -> bool:
         """Take a slot in ``lane``: ``True`` once taken, ``False`` to wait a pause or fall back."""
-        queue = self._lanes.queue(lane)
-        retry_at = -math.inf
-        if not queue.locked() and (lane == INTERACTIVE or not self._lanes.interactive):
-            # Fast path: nobody of this lane (or, for bulk, nobody interactive) is waiting.
+
+        async def ask() -> float | None:
             answer = await self._ask(lane)
-            if answer is None or answer.paused:
-                return False
-            if answer.wait == 0:
-                return True
-            retry_at = anyio.current_time() + answer.wait
-        # Past the limit, one waiter per lane asks Redis at a time, in arrival order.
-        async with queue:
-            while True:
-                if lane == BULK and self._lanes.interactive:
-                    await self._lanes.wait_for_interactive()
-                    continue
-                delay = retry_at - anyio.current_time()
-                if delay > 0:
-                    await anyio.sleep(delay)
-                    continue
-                held = self._pause.release_at(lane, arrived, stagger) > anyio.current_time()
-                if held or (self._fallback and self._fallback.active):
-                    return False  # waited out in acquire(), outside the queue
-                answer = await self._ask(lane)
-                if answer is None or answer.paused:
-                    return False
-                if answer.wait == 0:
-                    return True
-                retry_at = anyio.current_time() + answer.wait
+            return None if answer is None or answer.paused else answer.wait
+
+        def held() -> bool:  # a pause holds this waiter, or Redis is gone: leave the queue
+            paused = self._pause.release_at(lane, arrived, stagger) > anyio.current_time()
+            return paused or bool(self._fallback and self._fallback.active)
+
+        return await self._lanes.take(lane, ask, held)
 
     async def _ask(self, lane: Priority) -> Answer | None:
         """Ask Redis for a slot in ``lane``; ``None`` if Redis is unreachable and we fall back."""
