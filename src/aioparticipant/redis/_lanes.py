@@ -69,10 +69,8 @@ class Lanes:
         if not queue.locked() and (lane == INTERACTIVE or not self.interactive):
             # Fast path: nobody of this lane (or, for bulk, nobody interactive) is waiting.
             wait = await ask()
-            if wait is None:
-                return False
-            if wait == 0:
-                return True
+            if wait is None or wait == 0:
+                return wait == 0
             retry_at = anyio.current_time() + wait
         # Past the limit, one waiter per lane asks Redis at a time, in arrival order.
         async with queue:
@@ -87,10 +85,8 @@ class Lanes:
                 if held():
                     return False  # waited out in acquire(), outside the queue
                 wait = await ask()
-                if wait is None:
-                    return False
-                if wait == 0:
-                    return True
+                if wait is None or wait == 0:
+                    return wait == 0
                 retry_at = anyio.current_time() + wait
 
 
