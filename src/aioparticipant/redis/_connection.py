@@ -9,8 +9,10 @@ each and uses the asyncio one on asyncio, the synchronous one on trio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -36,6 +38,9 @@ __all__ = [
     "describe_client",
     "is_unreachable",
 ]
+
+#: The scripts every connection registers, in the order ``_run`` numbers them.
+_SCRIPTS = (ACQUIRE_SCRIPT, PAUSE_SCRIPT, FLEET_SCRIPT, COUNT_SCRIPT)
 
 DEFAULT_SOCKET_TIMEOUT = 5.0
 """Seconds to wait for Redis to connect or answer, for a limiter built from a URL (a
@@ -129,24 +134,10 @@ class Connection:
         # register_script sends EVALSHA, and loads the script on NOSCRIPT (a
         # restarted or failed-over server) before trying once more.
         self._async_scripts = (
-            None
-            if async_client is None
-            else (
-                async_client.register_script(ACQUIRE_SCRIPT),
-                async_client.register_script(PAUSE_SCRIPT),
-                async_client.register_script(FLEET_SCRIPT),
-                async_client.register_script(COUNT_SCRIPT),
-            )
+            None if async_client is None else tuple(map(async_client.register_script, _SCRIPTS))
         )
         self._sync_scripts = (
-            None
-            if sync_client is None
-            else (
-                sync_client.register_script(ACQUIRE_SCRIPT),
-                sync_client.register_script(PAUSE_SCRIPT),
-                sync_client.register_script(FLEET_SCRIPT),
-                sync_client.register_script(COUNT_SCRIPT),
-            )
+            None if sync_client is None else tuple(map(sync_client.register_script, _SCRIPTS))
         )
         self._probing = False
         self.probe_answered = False
@@ -203,18 +194,19 @@ class Connection:
 
     def _probe_sync(self) -> None:
         assert self.sync_client is not None
-        try:
+        with self._probe():
             self.sync_client.ping()
-            self.probe_answered = True
-        except Exception:  # noqa: S110 - still unreachable: the next probe will tell
-            pass
-        finally:
-            self._probing = False
 
     async def _probe_async(self) -> None:
         assert self.async_client is not None
-        try:
+        with self._probe():
             await self.async_client.ping()
+
+    @contextlib.contextmanager
+    def _probe(self) -> Iterator[None]:
+        """Around one PING: answered means Redis is back; either way the probe is over."""
+        try:
+            yield
             self.probe_answered = True
         except Exception:  # noqa: S110 - still unreachable: the next probe will tell
             pass
