@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import AsyncIterable, Iterable
-from types import TracebackType
 from typing import Literal
 
+import anyio.abc
 import httpx
 
 from ._auto_limiter import AutoRateLimiter
@@ -41,7 +41,7 @@ from ._validate import check_int, check_positive_number
 __all__ = ["AsyncClient"]
 
 
-class AsyncClient:
+class AsyncClient(anyio.abc.AsyncResource):
     """The client: one pooled HTTP connection pool, retries and rate limits for every call.
 
     Use it as ``async with AsyncClient() as client:`` (or call ``await
@@ -257,17 +257,6 @@ class AsyncClient:
     def _check_open(self) -> None:
         if self.is_closed:
             raise RuntimeError("this AsyncClient is closed; create a new one")
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _limiter(

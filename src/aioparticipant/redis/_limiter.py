@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from types import TracebackType
 from typing import Literal
 
 import anyio
+import anyio.abc
 import redis
 import redis.asyncio
 
@@ -32,7 +32,7 @@ from ._scripts import COUNTS_SUFFIX, FLEET_SUFFIX, Answer, limit_keys, read_answ
 __all__ = ["RedisRateLimiter"]
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(anyio.abc.AsyncResource):
     """A rate limit shared through Redis by every process that uses the same ``key``.
 
     ``rate`` is requests per second across all of them, ``burst`` how many may
@@ -315,14 +315,3 @@ class RedisRateLimiter:
             return
         self._closed = True
         await self._connection.aclose()
-
-    async def __aenter__(self) -> RedisRateLimiter:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
