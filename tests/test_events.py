@@ -9,6 +9,7 @@ import pytest
 import respx
 
 from aioparticipant import (
+    InvalidParameterError,
     NotFoundError,
     RequestEvent,
     ResponseEvent,
@@ -94,3 +95,21 @@ async def test_a_retry_hook_that_raises_ends_the_retries() -> None:
             with pytest.raises(RuntimeError, match="enough"):
                 await client.conferences("CF1").participants("CA1").mute()
     assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("event_hooks", "says"),
+    [
+        ({"sent": [print]}, "has no event 'sent'"),
+        ({"request": print}, 'event_hooks["request"] must be a list of callables'),
+        ({"retry": ["log"]}, "which is not callable"),
+        ([print], "must be a dict"),
+    ],
+)
+def test_bad_hooks_are_refused_naming_event_hooks_before_anything_is_sent(
+    event_hooks: Any, says: str
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        make_client(event_hooks=event_hooks)  # refused as the client is made
+    assert caught.value.parameter == "event_hooks"
+    assert says in str(caught.value)
