@@ -8,7 +8,6 @@ measures two real processes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import anyio
@@ -19,20 +18,7 @@ from aioparticipant.emulator import Emulator
 from aioparticipant.redis import RedisRateLimiter
 from aioparticipant.testing import client_for
 
-from .redis_servers import redis_server
-
 CONFERENCE = "CF" + "2" * 32
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
-
-
-@pytest.fixture
-def key() -> str:
-    return f"aioparticipant-auto-test:{uuid.uuid4().hex}"
 
 
 def call_sid(index: int) -> str:
