@@ -54,30 +54,23 @@ class Tally:
     already_gone: int = 0
 
 
+@dataclass(eq=False, repr=False)  # a run, not a value: identity and the default repr
 class DemoJob:
     """The demo's phases against ``server``, and what came of them."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        emulator: Emulator,
-        server: EmulatorServer,
-        args: argparse.Namespace,
-        http_backend: Literal["httpx", "aiohttp"],
-        progress: DemoProgress,
-    ) -> None:
-        self.plan = plan
-        self.emulator = emulator
-        self.server = server
-        self.args = args
-        self.http_backend = http_backend
-        self.progress = progress
-        self.tally = Tally()
-        self.listed: dict[str, list[Participant]] = {}
-        self.update_seconds = 0.0
-        self.total_seconds = 0.0
-        self.client_stats = ClientStats()
-        self.limiter: object = None  # the client's, kept to report what it learned
+    plan: Plan
+    emulator: Emulator
+    server: EmulatorServer
+    args: argparse.Namespace
+    http_backend: Literal["httpx", "aiohttp"]
+    progress: DemoProgress
+    tally: Tally = field(init=False, default_factory=Tally)
+    listed: dict[str, list[Participant]] = field(init=False, default_factory=dict)
+    update_seconds: float = field(init=False, default=0.0)
+    total_seconds: float = field(init=False, default=0.0)
+    client_stats: ClientStats = field(init=False, default_factory=ClientStats)
+    #: The client's limiter, kept to report what it learned.
+    limiter: object = field(init=False, default=None)
 
     async def run(self) -> None:
         started = time.monotonic()
