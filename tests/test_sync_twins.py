@@ -229,6 +229,25 @@ async def test_bulk_under_faults_accounts_for_every_update_exactly_once(twins: T
     assert sum(result.ok for result in results) >= count - 5
 
 
+async def test_rate_limit_auto_learns_the_services_limit_from_its_429s(twins: Twins) -> None:
+    count = 120
+    emulator = Emulator(rate_limit=40)
+    for index in range(count):
+        emulator.add_participant("CF1", f"CA{index:03d}")
+    updates = [ParticipantUpdate("CF1", f"CA{index:03d}", muted=True) for index in range(count)]
+    with serve_in_thread(emulator) as server:
+        async with twins.open(
+            emulator.project_id, emulator.token, base_url=server.base_url, rate_limit="auto"
+        ) as twin:
+            with anyio.fail_after(60):
+                results = await twin.bulk(updates, concurrency=16)
+            limit = twin.client.limiter.limit
+    assert all(result.ok for result in results)
+    assert limit is not None
+    assert 30 <= limit <= 44  # learned from the 429s: the service allows 40/s
+    assert emulator.stats.rate_limited <= 0.1 * count
+
+
 async def test_bulk_gives_a_missing_participant_its_own_result(twins: Twins) -> None:
     emulator = Emulator()
     emulator.add_participant("CF1", "CA1")

@@ -7,7 +7,7 @@ They are forwarded as they come, so an option ``AsyncClient`` gains works on
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 import httpx
 
@@ -37,7 +37,7 @@ class ClientOptions(TypedDict, total=False):
     account_sid: str | None
     max_retries: int
     timeout: float | httpx.Timeout | None
-    rate_limit: float | None
+    rate_limit: float | Literal["auto"] | None
     burst: int | None
     limiter: Limiter | None
     max_connections: int
