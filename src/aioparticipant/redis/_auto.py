@@ -141,8 +141,8 @@ class FleetPacing:
 
     def look(self, now: float) -> list[str | int] | None:
         """``FLEET_SCRIPT``'s arguments when it is time to publish or look, else ``None``."""
-        if not self._publish and now < self._look_at:
-            return None
+        if not self._publish and now < self._look_at and self.pacer.limit is not None:
+            return None  # looks every LOOK_EVERY seconds; at every request until a limit is known
         pacer = self.pacer
         published = ""
         if self._publish and pacer.limit is not None:

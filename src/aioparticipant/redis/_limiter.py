@@ -31,6 +31,9 @@ from ._scripts import COUNTS_SUFFIX, FLEET_SUFFIX, Answer, limit_keys, read_answ
 
 __all__ = ["RedisRateLimiter"]
 
+#: How late a bulk waiter may wake for its token without losing it (seconds).
+LATE_WAKE_SECONDS = 0.010
+
 
 class RedisRateLimiter(anyio.abc.AsyncResource):
     """A rate limit shared through Redis by every process that uses the same ``key``.
@@ -198,14 +201,23 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         if self._fleet is not None:  # rate="auto": learn, share, keep the learned pace
-            with contextlib.suppress(*REDIS_ERRORS):  # the acquire below reports a dead Redis
-                await self._fleet.keep_up(self._connection, self._counts, self._fleet_keys)
-            if self._fleet.rate != self._rate:
-                self.rate, self.burst = self._fleet.rate, self._fleet.burst
-                self.reserve = default_reserve(self.burst)
+            await self._keep_up()
         await self._acquire(lane)
         if self._fleet is not None:
+            if self._fleet.limit is None:
+                # Still finding the limit, and perhaps after a pause: has another
+                # process learned it meanwhile? Sent at a guess, this would be refused.
+                await self._keep_up()
             await self._fleet.let_go()
+
+    async def _keep_up(self) -> None:
+        """rate="auto": recount, publish or look at the fleet's limit as due; take its pace."""
+        assert self._fleet is not None
+        with contextlib.suppress(*REDIS_ERRORS):  # an acquire reports a dead Redis
+            await self._fleet.keep_up(self._connection, self._counts, self._fleet_keys)
+        if self._fleet.rate != self._rate:
+            self.rate, self.burst = self._fleet.rate, self._fleet.burst
+            self.reserve = default_reserve(self.burst)
 
     async def _acquire(self, lane: Priority) -> None:
         if lane == INTERACTIVE:
@@ -247,7 +259,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         """Ask Redis for a slot in ``lane``; ``None`` if Redis is unreachable and we fall back."""
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
-        keep = self.reserve if lane == BULK else 0
+        keep = self._bulk_keep() if lane == BULK else 0
         arguments: list[str | int] = [self._interval, self.burst, keep, *self._count_flag]
         try:
             reply = await self._connection.acquire(self._keys, arguments)
@@ -264,6 +276,20 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
         return answer
+
+    def _bulk_keep(self) -> str | int:
+        """The reserve a bulk request must leave, less a few milliseconds' worth (at most all of it).
+
+        A waiter told to come back when a token is due wakes a little late (its
+        sleep, the round trip); with little or no burst left to bulk, each such
+        delay would be capacity lost for good. The allowance lets it dip into
+        the reserve by that much instead: an interactive request then waits at
+        most those few milliseconds longer.
+        """
+        if not self.reserve:
+            return 0
+        allowance = LATE_WAKE_SECONDS * self._rate
+        return repr(max(0.0, self.reserve - allowance))
 
     async def pause_for(self, seconds: float) -> None:
         """Hold every process's new attempts on this key for ``seconds`` (the later end wins).
@@ -297,6 +323,10 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             return
         remaining, spread_us = reply
         self._pause.extend(int(remaining) / 1_000_000, int(spread_us) / 1_000_000)
+        if self._fleet is not None:
+            # A 429 taught something: count the fleet and publish the limit now,
+            # so the other processes pace by it when the pause ends.
+            await self._keep_up()
 
     def _describe_failure(self, error: BaseException) -> str:
         return (
