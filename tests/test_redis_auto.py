@@ -90,6 +90,29 @@ async def test_a_process_that_joins_later_starts_from_the_limit_the_others_learn
         assert late.rate <= learned
 
 
+@pytest.mark.anyio
+async def test_the_first_429_reaches_a_process_still_learning_before_its_next_request(
+    redis_url: str, key: str
+) -> None:
+    first = RedisRateLimiter(redis_url, key=key, rate="auto")
+    second = RedisRateLimiter(redis_url, key=key, rate="auto")
+    async with first, second:
+        await second.acquire(priority="bulk")  # it looks: nothing learned yet
+        looked_at = anyio.current_time()
+        for _ in range(5):
+            await first.acquire(priority="bulk")
+            first.observe(200, 0.001, None)
+        await anyio.sleep(0.03)  # grants are counted in 10 ms buckets
+        first.observe(429, 0.001, 1.0)
+        await first.pause_for(0.01)  # the 429's pause: the fleet is counted and told now
+        assert first.limit is not None
+        # Sooner than its next regular look (every half second), and with no
+        # request from the first process in between, the second knows the limit.
+        await second.acquire(priority="bulk")
+        assert anyio.current_time() - looked_at < 0.5
+        assert second.limit == pytest.approx(first.limit)
+
+
 @pytest.mark.parametrize(
     ("arguments", "parameter"),
     [({"rate": "fast"}, "rate"), ({"burst": 5}, "burst"), ({"reserve": 1}, "reserve")],
