@@ -113,6 +113,33 @@ async def test_the_first_429_reaches_a_process_still_learning_before_its_next_re
         assert second.limit == pytest.approx(first.limit)
 
 
+@pytest.mark.anyio
+async def test_a_429_for_a_request_sent_before_the_fleet_learned_is_an_echo(
+    redis_url: str, key: str
+) -> None:
+    first = RedisRateLimiter(redis_url, key=key, rate="auto")
+    second = RedisRateLimiter(redis_url, key=key, rate="auto")
+    async with first, second:
+        for _ in range(4):
+            await second.acquire(priority="bulk")
+            second.observe(200, 0.001, None)
+        await anyio.sleep(0.2)  # what the second process sends next is still on its way ...
+        for _ in range(6):
+            await first.acquire(priority="bulk")
+            first.observe(200, 0.001, None)
+        await anyio.sleep(0.03)  # grants are counted in 10 ms buckets
+        first.observe(429, 0.001, 1.0)
+        await first.pause_for(0.01)  # ... when the first learns the limit and publishes it
+        learned = first.limit
+        assert learned is not None
+        # The second's request, sent 0.25 s ago, is refused by the same full
+        # window: counted over its own stretch it would teach another limit.
+        second.observe(429, 0.25, 1.0)
+        await second.pause_for(0.01)
+        assert second.limit == learned
+        assert first.limit == learned
+
+
 @pytest.mark.parametrize(
     ("arguments", "parameter"),
     [({"rate": "fast"}, "rate"), ({"burst": 5}, "burst"), ({"reserve": 1}, "reserve")],

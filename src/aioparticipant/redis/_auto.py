@@ -8,8 +8,10 @@ grant, in 10 ms buckets (``COUNT_SCRIPT`` reads them back). When a process
 learns from a 429, it counts the fleet's grants over the stretch its pacer
 counted its own, and that is the fleet's limit; it publishes it to the key
 (``FLEET_SCRIPT``), and the others take it at their next look, every half
-second. A process that joins later starts from it. A 429 pauses every
-process, as with any ``RedisRateLimiter``.
+second. A 429 for a request sent before the latest limit was published is
+an echo of the window that taught it: the limit stands, and the process
+that met the echo takes it too. A process that joins later starts from it.
+A 429 pauses every process, as with any ``RedisRateLimiter``.
 """
 
 from __future__ import annotations
@@ -116,9 +118,10 @@ class FleetPacing:
 
     def recounted(self, now: float, grants: Any, seconds: float) -> None:
         """The fleet's grants over the stretch: the limit, for everyone."""
-        # A grant is not an admission: the one just before the refused request
-        # may have reached the server after it, and been refused too.
-        admitted = int(grants) - 1
+        # The grants that may have reached the server after the refused request
+        # (its own 10 ms bucket, and later) are left out; those refused before
+        # it were a lesson already published, and this 429 is its echo.
+        admitted = int(grants)
         if admitted > 0 and self.pacer.limit is not None:
             self.pacer.limit = admitted / seconds
             self.pacer.advance(now)
@@ -144,19 +147,22 @@ class FleetPacing:
         if not self._publish and now < self._look_at and self.pacer.limit is not None:
             return None  # looks every LOOK_EVERY seconds; at every request until a limit is known
         pacer = self.pacer
-        published = ""
         if self._publish and pacer.limit is not None:
-            published = f"{pacer.limit!r} {pacer.mode} {pacer.window_seconds!r}"
-        return [published]
+            sent_before = max(0, math.floor((now - pacer.counted[1]) * 1e6))
+            return [f"{pacer.limit!r} {pacer.mode} {pacer.window_seconds!r}", sent_before]
+        return [""]
 
     def looked(self, now: float, reply: Any) -> None:
         """What the fleet learned, as Redis has it; newer than ours, it becomes ours."""
-        learned, version = _text(reply[0]), int(reply[1])
+        learned, version, taken = _text(reply[0]), int(reply[1]), int(reply[2])
         self._look_at = now + LOOK_EVERY
-        published, self._publish = self._publish, False
-        if version > self._version and learned:
+        offered, self._publish = self._publish, False
+        if not learned:
+            return
+        if taken or version > self._version or offered:
+            # Ours, or learned elsewhere; or ours was an echo of that: adopt it.
             self._version = version
-            if not published:
+            if not taken:
                 limit, mode, seconds = learned.split()
                 self.pacer.adopt(now, float(limit), _mode(mode), float(seconds))
 

@@ -131,18 +131,29 @@ return total
 # rate="auto": the limit the processes on the key learned.
 #
 # KEYS[1]  a hash: "learned" ("<limit> <mode> <seconds>": requests per second,
-#          "bucket" or "window", the window's length) and "version" (bumped
-#          at each new "learned")
+#          "bucket" or "window", the window's length), "version" (bumped
+#          at each new "learned") and "at" (when, on the server's clock)
 # ARGV[1]  a limit just learned ("<limit> <mode> <seconds>"), or "" to read
-# Returns  {learned, version}. The hash expires after ten idle minutes.
+# ARGV[2]  with ARGV[1]: microseconds before now that the refused request it
+#          was learned from was sent. A limit published since then was learned
+#          from the same full window (this 429 is its echo): it stands.
+# Returns  {learned, version, taken}: taken is 1 when ARGV[1] became the
+#          limit. The hash expires after ten idle minutes.
 FLEET_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
+local taken = 0
 if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[1], 'learned', ARGV[1])
-  redis.call('HINCRBY', KEYS[1], 'version', 1)
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+  local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
+  if at <= now - tonumber(ARGV[2]) then
+    redis.call('HSET', KEYS[1], 'learned', ARGV[1], 'at', string.format('%.0f', now))
+    redis.call('HINCRBY', KEYS[1], 'version', 1)
+    taken = 1
+  end
 end
 redis.call('PEXPIRE', KEYS[1], 600000)
-return {redis.call('HGET', KEYS[1], 'learned') or '', tonumber(redis.call('HGET', KEYS[1], 'version') or '0')}
+return {redis.call('HGET', KEYS[1], 'learned') or '', tonumber(redis.call('HGET', KEYS[1], 'version') or '0'), taken}
 """
 
 PAUSE_SUFFIX = ":pause"
