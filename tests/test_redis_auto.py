@@ -8,7 +8,7 @@ measures two real processes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
@@ -90,54 +90,64 @@ async def test_a_process_that_joins_later_starts_from_the_limit_the_others_learn
         assert late.rate <= learned
 
 
-@pytest.mark.anyio
-async def test_the_first_429_reaches_a_process_still_learning_before_its_next_request(
+async def admitted(limiter: RedisRateLimiter, count: int) -> None:
+    """``count`` requests through ``limiter``, each answered 200 at once."""
+    for _ in range(count):
+        await limiter.acquire(priority="bulk")
+        limiter.observe(200, 0.001, None)
+
+
+async def refused_after(limiter: RedisRateLimiter, count: int) -> None:
+    """``count`` admitted requests, then one refused: its 429 and pause, as the client reports them."""
+    await admitted(limiter, count)
+    await anyio.sleep(0.03)  # grants are counted in 10 ms buckets
+    limiter.observe(429, 0.001, 1.0)
+    await limiter.pause_for(0.01)  # the 429's pause: the fleet is counted and told now
+
+
+@pytest.fixture
+async def two_processes(
     redis_url: str, key: str
-) -> None:
+) -> AsyncIterator[tuple[RedisRateLimiter, RedisRateLimiter]]:
+    """Two limiters on one key, as two processes would have."""
     first = RedisRateLimiter(redis_url, key=key, rate="auto")
     second = RedisRateLimiter(redis_url, key=key, rate="auto")
     async with first, second:
-        await second.acquire(priority="bulk")  # it looks: nothing learned yet
-        looked_at = anyio.current_time()
-        for _ in range(5):
-            await first.acquire(priority="bulk")
-            first.observe(200, 0.001, None)
-        await anyio.sleep(0.03)  # grants are counted in 10 ms buckets
-        first.observe(429, 0.001, 1.0)
-        await first.pause_for(0.01)  # the 429's pause: the fleet is counted and told now
-        assert first.limit is not None
-        # Sooner than its next regular look (every half second), and with no
-        # request from the first process in between, the second knows the limit.
-        await second.acquire(priority="bulk")
-        assert anyio.current_time() - looked_at < 0.5
-        assert second.limit == pytest.approx(first.limit)
+        yield first, second
+
+
+@pytest.mark.anyio
+async def test_the_first_429_reaches_a_process_still_learning_before_its_next_request(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    first, second = two_processes
+    await second.acquire(priority="bulk")  # it looks: nothing learned yet
+    looked_at = anyio.current_time()
+    await refused_after(first, 5)
+    assert first.limit is not None
+    # Sooner than its next regular look (every half second), and with no
+    # request from the first process in between, the second knows the limit.
+    await second.acquire(priority="bulk")
+    assert anyio.current_time() - looked_at < 0.5
+    assert second.limit == pytest.approx(first.limit)
 
 
 @pytest.mark.anyio
 async def test_a_429_for_a_request_sent_before_the_fleet_learned_is_an_echo(
-    redis_url: str, key: str
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
 ) -> None:
-    first = RedisRateLimiter(redis_url, key=key, rate="auto")
-    second = RedisRateLimiter(redis_url, key=key, rate="auto")
-    async with first, second:
-        for _ in range(4):
-            await second.acquire(priority="bulk")
-            second.observe(200, 0.001, None)
-        await anyio.sleep(0.2)  # what the second process sends next is still on its way ...
-        for _ in range(6):
-            await first.acquire(priority="bulk")
-            first.observe(200, 0.001, None)
-        await anyio.sleep(0.03)  # grants are counted in 10 ms buckets
-        first.observe(429, 0.001, 1.0)
-        await first.pause_for(0.01)  # ... when the first learns the limit and publishes it
-        learned = first.limit
-        assert learned is not None
-        # The second's request, sent 0.25 s ago, is refused by the same full
-        # window: counted over its own stretch it would teach another limit.
-        second.observe(429, 0.25, 1.0)
-        await second.pause_for(0.01)
-        assert second.limit == learned
-        assert first.limit == learned
+    first, second = two_processes
+    await admitted(second, 4)
+    await anyio.sleep(0.2)  # what the second process sends next is still on its way ...
+    await refused_after(first, 6)  # ... when the first learns the limit and publishes it
+    learned = first.limit
+    assert learned is not None
+    # The second's request, sent 0.25 s ago, is refused by the same full
+    # window: counted over its own stretch it would teach another limit.
+    second.observe(429, 0.25, 1.0)
+    await second.pause_for(0.01)
+    assert second.limit == learned
+    assert first.limit == learned
 
 
 @pytest.mark.parametrize(
