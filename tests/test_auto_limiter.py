@@ -83,6 +83,35 @@ async def test_a_warm_start_paces_at_once_under_the_given_limit() -> None:
     assert anyio.current_time() - started >= 6 / 50  # a small burst, then about 49 a second
 
 
+async def test_lanes_hold_under_auto_interactive_first_and_its_reserve_kept() -> None:
+    limiter = AutoRateLimiter(rate=50)  # pace 49/s, a burst of 5 of which 2 are reserved
+    bulk_done: list[int] = []
+    interactive_after: list[int] = []
+
+    async def bulk(index: int) -> None:
+        await limiter.acquire(priority="bulk")
+        bulk_done.append(index)
+
+    async def interactive() -> None:
+        await limiter.acquire(priority="interactive")
+        interactive_after.append(len(bulk_done))
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            for index in range(12):
+                group.start_soon(bulk, index)
+            await anyio.sleep(0.05)  # bulk has spent all but the reserve and queues
+            assert len(bulk_done) < 12
+            queued = 12 - len(bulk_done)
+            for _ in range(2):  # the reserve: two clicks find a token at once
+                group.start_soon(interactive)
+            await anyio.sleep(0.005)
+            assert len(interactive_after) == 2
+            group.start_soon(interactive)  # a third waits, but ahead of every bulk waiter
+    assert len(bulk_done) == 12
+    assert interactive_after[2] <= 12 - queued + 1
+
+
 @pytest.mark.parametrize("rate_limit", ["fast", "AUTO ", "", 0, -1.0, float("nan"), True])
 def test_a_rate_limit_that_is_neither_a_number_nor_auto_is_refused(rate_limit: object) -> None:
     with pytest.raises(InvalidParameterError) as caught:
