@@ -8,7 +8,7 @@ grant, in 10 ms buckets (``COUNT_SCRIPT`` reads them back). When a process
 learns from a 429, it counts the fleet's grants over the stretch its pacer
 counted its own, and that is the fleet's limit; it publishes it to the key
 (``FLEET_SCRIPT``), and the others take it at their next look, every half
-second. A 429 for a request sent before the latest limit was published is
+second (every 10 ms while none is known). A 429 for a request sent before the latest limit was published is
 an echo of the window that taught it: the limit stands, and the process
 that met the echo takes it too. A process that joins later starts from it.
 A 429 pauses every process, as with any ``RedisRateLimiter``.
@@ -27,8 +27,11 @@ from ._connection import Connection
 
 __all__ = ["FleetPacing", "fleet_for"]
 
-#: Seconds between looks at what the fleet learned.
+#: Seconds between looks at what the fleet learned ...
 LOOK_EVERY: Final = 0.5
+#: ... and while the fleet has learned nothing yet (a request sent at a guess
+#: after another process met a 429 would be refused too).
+LOOK_EVERY_UNKNOWN: Final = 0.01
 #: The grants' buckets, in seconds (COUNT_SCRIPT's).
 BUCKET: Final = 0.01
 #: The shared burst, in seconds' worth of the pace (at least 2): the fleet has
@@ -144,8 +147,8 @@ class FleetPacing:
 
     def look(self, now: float) -> list[str | int] | None:
         """``FLEET_SCRIPT``'s arguments when it is time to publish or look, else ``None``."""
-        if not self._publish and now < self._look_at and self.pacer.limit is not None:
-            return None  # looks every LOOK_EVERY seconds; at every request until a limit is known
+        if not self._publish and now < self._look_at:
+            return None
         pacer = self.pacer
         if self._publish and pacer.limit is not None:
             sent_before = max(0, math.floor((now - pacer.counted[1]) * 1e6))
@@ -155,10 +158,11 @@ class FleetPacing:
     def looked(self, now: float, reply: Any) -> None:
         """What the fleet learned, as Redis has it; newer than ours, it becomes ours."""
         learned, version, taken = _text(reply[0]), int(reply[1]), int(reply[2])
-        self._look_at = now + LOOK_EVERY
         offered, self._publish = self._publish, False
         if not learned:
+            self._look_at = now + LOOK_EVERY_UNKNOWN
             return
+        self._look_at = now + LOOK_EVERY
         if taken or version > self._version or offered:
             # Ours, or learned elsewhere; or ours was an echo of that: adopt it.
             self._version = version

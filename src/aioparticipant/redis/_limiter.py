@@ -205,8 +205,9 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         await self._acquire(lane)
         if self._fleet is not None:
             if self._fleet.limit is None:
-                # Still finding the limit, and perhaps after a pause: has another
-                # process learned it meanwhile? Sent at a guess, this would be refused.
+                # Still finding the limit, perhaps after a pause: has another process
+                # learned it meanwhile? (A look every 10 ms at most, so a request
+                # that did not wait costs no second round trip.)
                 await self._keep_up()
             await self._fleet.let_go()
 
