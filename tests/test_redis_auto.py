@@ -90,17 +90,24 @@ async def test_a_process_that_joins_later_starts_from_the_limit_the_others_learn
         assert late.rate <= learned
 
 
-async def admitted(limiter: RedisRateLimiter, count: int) -> None:
-    """``count`` requests through ``limiter``, each answered 200 at once."""
+async def admitted(
+    limiter: RedisRateLimiter, count: int, granted: list[float] | None = None
+) -> None:
+    """``count`` requests through ``limiter``, each answered 200 at once (granted at ``granted``)."""
     for _ in range(count):
         await limiter.acquire(priority="bulk")
+        if granted is not None:
+            granted.append(anyio.current_time())
         limiter.observe(200, 0.001, None)
 
 
-async def refused_after(limiter: RedisRateLimiter, count: int) -> None:
+async def refused_after(
+    limiter: RedisRateLimiter, count: int, granted: list[float] | None = None
+) -> None:
     """``count`` admitted requests, then one refused: its 429 and pause, as the client reports them."""
-    await admitted(limiter, count)
-    await anyio.sleep(0.03)  # grants are counted in 10 ms buckets
+    await admitted(limiter, count, granted)
+    await anyio.sleep(0.03)  # the refused request leaves after the others
+    await limiter.acquire(priority="bulk")
     limiter.observe(429, 0.001, 1.0)
     await limiter.pause_for(0.01)  # the 429's pause: the fleet is counted and told now
 
@@ -122,14 +129,54 @@ async def test_the_first_429_reaches_a_process_still_learning_before_its_next_re
 ) -> None:
     first, second = two_processes
     await second.acquire(priority="bulk")  # it looks: nothing learned yet
-    looked_at = anyio.current_time()
     await refused_after(first, 5)
     assert first.limit is not None
     # Sooner than its next regular look (every half second), and with no
-    # request from the first process in between, the second knows the limit.
-    await second.acquire(priority="bulk")
-    assert anyio.current_time() - looked_at < 0.5
+    # request from the first process in between, the second knows the limit
+    # before its next request goes: that one waits, for the window is full.
+    with anyio.move_on_after(0.2) as waited:
+        await second.acquire(priority="bulk")
+    assert waited.cancelled_caught
     assert second.limit == pytest.approx(first.limit)
+
+
+@pytest.mark.anyio
+async def test_the_limit_is_the_grants_the_whole_fleet_got_in_the_refused_requests_window(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    first, second = two_processes
+    await admitted(second, 3)
+    await refused_after(first, 4)
+    # Counted at the grants' own times, not in buckets: exactly, not ± one.
+    assert first.limit == 7.0
+    assert second.limit is None or second.limit == 7.0
+
+
+@pytest.mark.anyio
+async def test_the_fleet_never_puts_more_than_the_learned_window_into_any_window(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    first, second = two_processes
+    granted: list[float] = []
+    await refused_after(first, 5, granted)  # a window of one second holds 5
+    assert first.limit == 5.0
+
+    async def keep_asking(limiter: RedisRateLimiter) -> None:
+        while True:
+            await admitted(limiter, 1, granted)
+
+    # Paced at 4.9/s with a burst of 2, the pace alone would put 7 or more into
+    # the second the five were granted in; the shared window log holds it to 5.
+    with anyio.move_on_after(2.2):
+        async with anyio.create_task_group() as group:
+            group.start_soon(keep_asking, first)
+            group.start_soon(keep_asking, second)
+    granted.sort()
+    # (Seen from here, a grant's time is off by a round trip, or a thread's hop on trio.)
+    busiest = max(sum(at <= t < at + 0.95 for t in granted) for at in granted)
+    assert busiest <= 5
+    # ... and lets the next window's worth go once the first has left it.
+    assert len(granted) >= 5 + 4
 
 
 @pytest.mark.anyio

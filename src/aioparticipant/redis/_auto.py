@@ -3,19 +3,30 @@
 Every process runs a ``Pacer`` on its own requests and answers, and the
 shared script paces the whole fleet at the pacer's pace. What a single
 process cannot see is what the others sent, and a limit is learned by
-counting what the server let through. So the shared script also counts every
-grant, in 10 ms buckets (``COUNT_SCRIPT`` reads them back). When a process
-learns from a 429, it counts the fleet's grants over the stretch its pacer
-counted its own, and that is the fleet's limit; it publishes it to the key
+counting what the server let through. So the shared script also logs every
+grant at its time on Redis's clock, and every process logs the grants of the
+requests the server refused (``REFUSE_SCRIPT``). When a process learns from
+a 429, it waits a moment for the 429s of requests sent before that one to
+come in, then counts the fleet's grants less its refusals over the stretch
+its pacer counted its own, ending at the refused request's own grant
+(``COUNT_SCRIPT``), and that is the fleet's limit; it publishes it to the key
 (``FLEET_SCRIPT``), and the others take it at their next look, every half
-second (every 10 ms while none is known). A 429 for a request sent before the latest limit was published is
-an echo of the window that taught it: the limit stands, and the process
-that met the echo takes it too. A process that joins later starts from it.
-A 429 pauses every process, as with any ``RedisRateLimiter``.
+second (every 10 ms while none is known). A 429 for a request sent before
+the latest limit was published is an echo of the window that taught it:
+the limit stands, and the process that met the echo takes it too. A process
+that joins later starts from it. A 429 pauses every process, as with any
+``RedisRateLimiter``.
+
+The log keeps the learned window for the whole fleet, as a single process's
+pacer keeps its own: no grant while the last window's span (plus a few
+milliseconds, for requests that reach the server later than others) holds
+the window's size. An even pace with a small burst can still put one
+request too many into a window; the log cannot.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 from typing import Any, Final
 
@@ -24,6 +35,7 @@ import anyio
 from .._exceptions import InvalidParameterError
 from .._pacing import Mode, Pacer
 from ._connection import Connection
+from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX
 
 __all__ = ["FleetPacing", "fleet_for"]
 
@@ -32,8 +44,15 @@ LOOK_EVERY: Final = 0.5
 #: ... and while the fleet has learned nothing yet (a request sent at a guess
 #: after another process met a 429 would be refused too).
 LOOK_EVERY_UNKNOWN: Final = 0.01
-#: The grants' buckets, in seconds (COUNT_SCRIPT's).
-BUCKET: Final = 0.01
+#: Seconds a grant comes before its request is sent (and timed): without the
+#: grant's own time, a recount ends this much before the refused request.
+EDGE: Final = 0.002
+#: Seconds a grant stays in the fleet's window past the window's length.
+SLACK: Final = 0.01
+#: After a 429 that teaches, the fleet is counted this long (plus the refused
+#: request's latency, at most half a second) after its answer came: the 429s
+#: for requests sent before it are in by then, and left out of the count.
+SETTLE: Final = 0.02
 #: The shared burst, in seconds' worth of the pace (at least 2): the fleet has
 #: no log of a one-second window to hold a burst back, so keep it small.
 BURST_SECONDS: Final = 0.02
@@ -61,8 +80,22 @@ class FleetPacing:
         self._events = 0
         self._version = 0
         self._look_at = -math.inf
-        self._recount: tuple[float, float, float] | None = None  # start, end, seconds
+        self._recount: tuple[list[str | int], float] | None = None  # COUNT_SCRIPT's, seconds
+        self._recount_at = math.inf
+        self._refused: list[str | int] = []  # the grants of refused requests, to log
+        # The grant of the request this task sends: an attempt's acquire and its
+        # answer run in one task, so its answer is matched to its grant.
+        self._grant: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+            "aioparticipant_grant", default=None
+        )
         self._publish = False
+        self.use_keys("{}")
+
+    def use_keys(self, base: str) -> None:
+        """Keep the fleet's state under ``base``, the limit's own key."""
+        self.log_key = base + LOG_SUFFIX
+        self._counted = [self.log_key, base + REFUSED_SUFFIX]
+        self._learned = [base + FLEET_SUFFIX]
 
     @property
     def rate(self) -> float:
@@ -79,17 +112,32 @@ class FleetPacing:
         """The fleet's burst."""
         return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
 
-    async def keep_up(self, connection: Connection, counts: list[str], fleet: list[str]) -> None:
-        """Before a request: recount after a 429, count a window's room, look at the fleet."""
+    def gate(self) -> list[str | int]:
+        """``ACQUIRE_SCRIPT``'s window: its size in requests and its span in microseconds."""
+        pacer = self.pacer
+        if pacer.limit is None or not pacer.window_seconds:
+            return ["0", 0]
+        size = pacer.limit * pacer.probe * pacer.window_seconds
+        return [repr(size), math.ceil((pacer.window_seconds + SLACK) * 1e6)]
+
+    async def keep_up(self, connection: Connection) -> None:
+        """Before a request: log refusals, recount after a 429, count a window's room, look."""
         now = anyio.current_time()
+        if self._refused:
+            refused, self._refused = self._refused, []
+            await connection.refuse(self._counted[1:], refused)
         if (recount := self.recount(now)) is not None:
             arguments, seconds = recount
-            self.recounted(now, await connection.count(counts, arguments), seconds)
+            self.recounted(now, await connection.count(self._counted, arguments), seconds)
         if (room := self.room_count(now)) is not None:
-            self.room_counted(now, await connection.count(counts, room))
+            self.room_counted(now, await connection.count(self._counted, room))
         if (look := self.look(now)) is not None:
-            self.looked(now, await connection.fleet(fleet, look))
+            self.looked(now, await connection.fleet(self._learned, look))
         self.pacer.advance(now)
+
+    def settle_wait(self, now: float) -> float:
+        """Seconds until the fleet is recounted after a 429 that taught (0.0: none pending)."""
+        return 0.0 if self._recount is None else max(0.0, self._recount_at - now)
 
     async def let_go(self) -> None:
         """A request was granted: hold it while a 429 without Retry-After holds us, then log it."""
@@ -102,29 +150,47 @@ class FleetPacing:
         pacer = self.pacer
         pacer.answered(now, status, latency, retry_after)
         pacer.advance(now)
+        granted = self._grant.get()
+        if status == 429 and granted is not None and len(self._refused) < 10_000:
+            self._refused.append(granted)
         if pacer.events > self._events:
             self._events = pacer.events
-            self._recount = pacer.counted
+            self._recount = self._stretch(now, now - latency, granted), pacer.counted[2]
+            self._recount_at = now + min(0.5, SETTLE + latency)
+
+    def granting(self, granted_at: int | None) -> None:
+        """The current task's request was granted at ``granted_at`` (``None``: not by Redis)."""
+        self._grant.set(granted_at)
+
+    def _stretch(self, now: float, sent: float, granted: int | None) -> list[str | int]:
+        """``COUNT_SCRIPT``'s bounds for the stretch the pacer just counted its limit over."""
+        start, end, _ = self.pacer.counted
+        if granted is not None:  # on Redis's clock, the refused request's grant left out
+            return [
+                math.ceil(granted - (sent - start) * 1e6),
+                math.floor(granted - (sent - end) * 1e6),
+            ]
+        # In microseconds before now, on whatever clock Redis keeps; the
+        # refused request's own grant (and what followed it) left out.
+        since, until = now - start + EDGE, now - end + EDGE
+        return [math.ceil(since * 1e6), max(0, math.floor(until * 1e6)), "ago"]
 
     def recount(self, now: float) -> tuple[list[str | int], float] | None:
         """``COUNT_SCRIPT``'s arguments (and the seconds counted) after a 429, else ``None``.
 
         Taken once: a request that comes while the count is on its way does not count again.
         """
-        if self._recount is None:
+        if self._recount is None or now < self._recount_at:
             return None
-        (start, end, seconds), self._recount = self._recount, None
-        # In microseconds before now, on whatever clock Redis keeps; the 10 ms
-        # bucket of the refused request itself (and what followed it) left out.
-        before = now - end + BUCKET
-        return [max(0, math.ceil((now - start) * 1e6)), max(0, math.floor(before * 1e6))], seconds
+        recount, self._recount = self._recount, None
+        return recount
 
     def recounted(self, now: float, grants: Any, seconds: float) -> None:
         """The fleet's grants over the stretch: the limit, for everyone."""
         # The grants that may have reached the server after the refused request
-        # (its own 10 ms bucket, and later) are left out; those refused before
+        # (its own, and later) are left out; those refused before
         # it were a lesson already published, and this 429 is its echo.
-        admitted = int(grants)
+        admitted = int(grants[0]) - int(grants[1])
         if admitted > 0 and self.pacer.limit is not None:
             self.pacer.limit = admitted / seconds
             self.pacer.advance(now)
@@ -134,7 +200,7 @@ class FleetPacing:
         """``COUNT_SCRIPT``'s arguments for the room a long window has left, while it matters."""
         if not self.pacer.catching_up(now) or now < self._look_at:
             return None
-        return [math.ceil(self.pacer.window_seconds * 1e6), 0]
+        return [math.ceil((self.pacer.window_seconds + SLACK) * 1e6), 0, "ago"]
 
     def room_counted(self, now: float, grants: Any) -> None:
         """The fleet's grants over the last window: what is left, less what goes before the next look."""
@@ -142,7 +208,7 @@ class FleetPacing:
         if pacer.limit is None:
             return
         size = pacer.limit * pacer.probe * pacer.window_seconds
-        pacer.fleet_room = size - int(grants) - pacer.rate * LOOK_EVERY
+        pacer.fleet_room = size - (int(grants[0]) - int(grants[1])) - pacer.rate * LOOK_EVERY
         pacer.advance(now)
 
     def look(self, now: float) -> list[str | int] | None:

@@ -26,7 +26,7 @@ import sniffio
 
 from .._exceptions import AioParticipantError, InvalidParameterError
 from .._redact import scrub
-from ._scripts import ACQUIRE_SCRIPT, COUNT_SCRIPT, FLEET_SCRIPT, PAUSE_SCRIPT
+from ._scripts import ACQUIRE_SCRIPT, COUNT_SCRIPT, FLEET_SCRIPT, PAUSE_SCRIPT, REFUSE_SCRIPT
 
 __all__ = [
     "DEFAULT_SOCKET_TIMEOUT",
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: The scripts every connection registers, in the order ``_run`` numbers them.
-_SCRIPTS = (ACQUIRE_SCRIPT, PAUSE_SCRIPT, FLEET_SCRIPT, COUNT_SCRIPT)
+_SCRIPTS = (ACQUIRE_SCRIPT, PAUSE_SCRIPT, FLEET_SCRIPT, COUNT_SCRIPT, REFUSE_SCRIPT)
 
 DEFAULT_SOCKET_TIMEOUT = 5.0
 """Seconds to wait for Redis to connect or answer, for a limiter built from a URL (a
@@ -158,6 +158,10 @@ class Connection:
     async def count(self, keys: list[str], args: list[str | int]) -> Any:
         """Run the script that counts the fleet's recent grants; its raw reply."""
         return await self._run(3, keys, args)
+
+    async def refuse(self, keys: list[str], args: list[str | int]) -> Any:
+        """Run the script that logs requests the server refused; its raw reply."""
+        return await self._run(4, keys, args)
 
     async def _run(self, which: int, keys: list[str], args: list[str | int]) -> Any:
         if self._async_scripts is not None and _on_asyncio():

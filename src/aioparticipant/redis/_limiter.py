@@ -27,7 +27,7 @@ from ._connection import (
 )
 from ._fallback import Fallback, logger
 from ._lanes import MAX_SPREAD, Lanes, LocalPause
-from ._scripts import COUNTS_SUFFIX, FLEET_SUFFIX, Answer, limit_keys, read_answer
+from ._scripts import Answer, limit_keys, read_answer
 
 __all__ = ["RedisRateLimiter"]
 
@@ -137,10 +137,9 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
         )
         self._keys = list(limit_keys(key))
-        self._counts = [] if self._fleet is None else [self._keys[0] + COUNTS_SUFFIX]
-        self._keys += self._counts  # rate="auto": each grant is counted there too
-        self._count_flag: list[str | int] = [1] if self._counts else []
-        self._fleet_keys = [self._keys[0] + FLEET_SUFFIX]
+        if self._fleet is not None:
+            self._fleet.use_keys(self._keys[0])
+            self._keys.append(self._fleet.log_key)  # rate="auto": each grant is logged there too
         self._lanes = Lanes()
         self._pause = LocalPause()
         self._closed = False
@@ -201,6 +200,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         if self._fleet is not None:  # rate="auto": learn, share, keep the learned pace
+            self._fleet.granting(None)
             await self._keep_up()
         await self._acquire(lane)
         if self._fleet is not None:
@@ -215,7 +215,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         """rate="auto": recount, publish or look at the fleet's limit as due; take its pace."""
         assert self._fleet is not None
         with contextlib.suppress(*REDIS_ERRORS):  # an acquire reports a dead Redis
-            await self._fleet.keep_up(self._connection, self._counts, self._fleet_keys)
+            await self._fleet.keep_up(self._connection)
         if self._fleet.rate != self._rate:
             self.rate, self.burst = self._fleet.rate, self._fleet.burst
             self.reserve = default_reserve(self.burst)
@@ -261,7 +261,9 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         keep = self._bulk_keep() if lane == BULK else 0
-        arguments: list[str | int] = [self._interval, self.burst, keep, *self._count_flag]
+        arguments: list[str | int] = [self._interval, self.burst, keep]
+        if self._fleet is not None:
+            arguments += self._fleet.gate()
         try:
             reply = await self._connection.acquire(self._keys, arguments)
         except REDIS_ERRORS as error:
@@ -274,6 +276,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             ) from error
         self._pause_warned = False
         answer = read_answer(reply)
+        if self._fleet is not None and answer.wait == 0:
+            self._fleet.granting(answer.granted_at)
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
         return answer
@@ -325,9 +329,12 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         remaining, spread_us = reply
         self._pause.extend(int(remaining) / 1_000_000, int(spread_us) / 1_000_000)
         if self._fleet is not None:
-            # A 429 taught something: count the fleet and publish the limit now,
-            # so the other processes pace by it when the pause ends.
+            # Log the refusal. If the 429 taught something, count the fleet once the
+            # 429s sent before it are in, and publish the limit before the pause ends.
             await self._keep_up()
+            if wait := self._fleet.settle_wait(anyio.current_time()):
+                await anyio.sleep(wait)
+                await self._keep_up()
 
     def _describe_failure(self, error: BaseException) -> str:
         return (

@@ -6,8 +6,9 @@ that clock.
 
 Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state),
 ``{KEY}:pause`` (the shared pause) and, with ``rate="auto"``, ``{KEY}:auto``
-(the limit the processes learned) and ``{KEY}:grants`` (a minute of grants,
-counted in 10 ms buckets). The braces are a Redis Cluster hash tag:
+(the limit the processes learned), ``{KEY}:log`` (a minute of grants, each
+at its time: the fleet's log of the server's window) and ``{KEY}:refused``
+(a minute of the requests the server refused, each at the time it was sent). The braces are a Redis Cluster hash tag:
 keys with the same tag live in the same slot, so one script may touch both,
 on a Redis Cluster as on a single Redis or Valkey. A ``KEY`` that already
 holds a hash tag (a ``{...}`` with something between the braces, as Redis
@@ -21,11 +22,13 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "ACQUIRE_SCRIPT",
-    "COUNTS_SUFFIX",
     "COUNT_SCRIPT",
     "FLEET_SCRIPT",
     "FLEET_SUFFIX",
+    "LOG_SUFFIX",
     "PAUSE_SCRIPT",
+    "REFUSED_SUFFIX",
+    "REFUSE_SCRIPT",
     "Answer",
     "limit_keys",
     "read_answer",
@@ -41,10 +44,16 @@ __all__ = [
 # ARGV[2]  the burst
 # ARGV[3]  intervals of capacity that must remain after this request: the
 #          reserve for a bulk request, 0 for an interactive one
-# ARGV[4]  present with rate="auto": count the grant in KEYS[3] (see COUNT_SCRIPT)
-# Returns  {wait, paused, spread}: wait 0 means granted (and counted); else
-#          the time to wait before asking again, nothing counted. paused is 1
+# ARGV[4]  present with rate="auto": the learned window's size in requests
+#          (0 while none is learned), and every grant is logged in KEYS[3], a
+#          sorted set scored by its time (see COUNT_SCRIPT)
+# ARGV[5]  with ARGV[4]: the window's span. No grant while the log holds the
+#          window's size within the span: the burst that filled a window is
+#          never repeated when it slides, whatever the pace.
+# Returns  {wait, paused, spread}: wait 0 means granted (and logged); else
+#          the time to wait before asking again, nothing logged. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
+#          With ARGV[4], a grant returns its time too (its score in the log).
 ACQUIRE_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
@@ -69,19 +78,26 @@ if wait > 0 then
   return {math.ceil(wait), 0, 0}
 end
 tat = tat + interval
--- The key expires when the bucket is full again: an idle limit leaves nothing behind.
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
 if ARGV[4] then
-  -- rate="auto": count the grants in 10 ms buckets, a minute of them, for the learners.
-  local bucket = math.floor(now / 10000)
-  redis.call('HINCRBY', KEYS[3], bucket, 1)
-  redis.call('PEXPIRE', KEYS[3], 60000)
-  if redis.call('HLEN', KEYS[3]) > 6500 then
-    for _, old in ipairs(redis.call('HKEYS', KEYS[3])) do
-      if tonumber(old) < bucket - 6000 then redis.call('HDEL', KEYS[3], old) end
+  -- rate="auto": a minute of grants for the learners, and the learned window kept.
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - 60000000))
+  local size = math.floor(tonumber(ARGV[4]) + 1e-6)
+  if size >= 1 then
+    local since = string.format('(%.0f', now - tonumber(ARGV[5]))
+    local held = redis.call('ZCOUNT', KEYS[3], since, '+inf')
+    if held >= size then
+      -- Full: wait until enough of the window's oldest grants have left it.
+      local leaving = redis.call('ZRANGEBYSCORE', KEYS[3], since, '+inf', 'WITHSCORES', 'LIMIT', held - size, 1)
+      return {math.max(1, math.ceil(tonumber(leaving[2]) + tonumber(ARGV[5]) - now)), 0, 0}
     end
   end
+  -- The member is the new TAT: it grows with every grant, so each is logged once.
+  redis.call('ZADD', KEYS[3], string.format('%.0f', now), string.format('%.0f', tat))
+  redis.call('PEXPIRE', KEYS[3], 60000)
 end
+-- The key expires when the bucket is full again: an idle limit leaves nothing behind.
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+if ARGV[4] then return {0, 0, 0, now} end
 return {0, 0, 0}
 """
 
@@ -107,25 +123,40 @@ redis.call('SET', KEYS[1], string.format('%.0f %.0f', pause_until, spread),
 return {math.ceil(pause_until - now), spread}
 """
 
-# rate="auto": how many requests the fleet let go in a stretch of the recent past.
+# rate="auto": how many requests the fleet let go in a stretch of the recent
+# past, and how many of those the server refused.
 #
-# KEYS[1]  the grants, a hash: 10 ms bucket of the server's clock -> count
-# ARGV[1]  the stretch's start, microseconds before now
-# ARGV[2]  its end, microseconds before now
-# Returns  the grants in the buckets of that stretch.
+# KEYS[1]  the grants' log, a sorted set scored by the server's clock
+# KEYS[2]  the refused requests, scored by their grants' times (REFUSE_SCRIPT)
+# ARGV[1]  the stretch's start (included) ...
+# ARGV[2]  ... and its end (left out): times on the server's clock, or with
+# ARGV[3]  "ago", microseconds before now
+# Returns  {granted, refused}.
 COUNT_SCRIPT = """
+local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ARGV[3] == 'ago' then
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+  first, last = now - first, now - last
+end
+first, last = string.format('%.0f', first), string.format('(%.0f', last)
+return {redis.call('ZCOUNT', KEYS[1], first, last), redis.call('ZCOUNT', KEYS[2], first, last)}
+"""
+
+# rate="auto": requests the server refused (a 429): they were granted, but
+# they hold no place in the server's window.
+#
+# KEYS[1]  the refused requests, a sorted set
+# ARGV     the grant time of each (as ACQUIRE_SCRIPT returned it)
+# Returns  how many the set holds. It keeps a minute.
+REFUSE_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local first = math.floor((now - tonumber(ARGV[1])) / 10000)
-local last = math.floor((now - tonumber(ARGV[2])) / 10000)
-local fields = {}
-for bucket = first + 1, last do fields[#fields + 1] = bucket end
-if #fields == 0 then return 0 end
-local total = 0
-for _, count in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
-  if count then total = total + tonumber(count) end
-end
-return total
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now - 60000000))
+for _, granted in ipairs(ARGV) do redis.call('ZADD', KEYS[1], granted, granted) end
+redis.call('PEXPIRE', KEYS[1], 60000)
+return redis.call('ZCARD', KEYS[1])
 """
 
 # rate="auto": the limit the processes on the key learned.
@@ -158,7 +189,8 @@ return {redis.call('HGET', KEYS[1], 'learned') or '', tonumber(redis.call('HGET'
 
 PAUSE_SUFFIX = ":pause"
 FLEET_SUFFIX = ":auto"
-COUNTS_SUFFIX = ":grants"
+LOG_SUFFIX = ":log"
+REFUSED_SUFFIX = ":refused"
 
 
 def limit_keys(key: str) -> tuple[str, str]:
@@ -178,9 +210,12 @@ class Answer(NamedTuple):
     """Whether the wait is a shared pause."""
     spread: float
     """For a pause: bulk waiters leave at random over this long after it ends."""
+    granted_at: int | None = None
+    """With rate="auto", a grant's time on the server's clock, in microseconds."""
 
 
 def read_answer(reply: Any) -> Answer:
-    """An ``Answer`` from the script's reply (a list of three integers)."""
-    wait, paused, spread = reply
-    return Answer(int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000)
+    """An ``Answer`` from the script's reply (a list of three or four integers)."""
+    wait, paused, spread, *granted = reply
+    granted_at = int(granted[0]) if granted else None
+    return Answer(int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000, granted_at)
