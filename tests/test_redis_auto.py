@@ -209,3 +209,17 @@ def test_auto_takes_neither_another_word_nor_a_burst(
     with pytest.raises(InvalidParameterError) as caught:
         RedisRateLimiter("redis://localhost", **options)  # type: ignore[arg-type]
     assert caught.value.parameter == parameter
+
+
+@pytest.mark.anyio
+async def test_a_process_that_has_not_heard_of_the_limit_yet_keeps_the_fleets_window(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = two_processes
+    await refused_after(first, 5)
+    assert first.limit == 5.0
+    monkeypatch.setattr(second._fleet, "look", lambda now: None)  # its next look is not due yet
+    with anyio.move_on_after(0.3) as waited:
+        await second.acquire(priority="bulk")
+    assert second.limit is None
+    assert waited.cancelled_caught  # the window the fleet learned is full: it waits too

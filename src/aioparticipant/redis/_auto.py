@@ -47,8 +47,9 @@ LOOK_EVERY_UNKNOWN: Final = 0.01
 #: Seconds a grant comes before its request is sent (and timed): without the
 #: grant's own time, a recount ends this much before the refused request.
 EDGE: Final = 0.002
-#: Seconds a grant stays in the fleet's window past the window's length.
-SLACK: Final = 0.01
+#: Seconds a grant stays in the fleet's window past the window's length (a
+#: request may reach the server this much later after its grant than others).
+SLACK: Final = 0.02
 #: After a 429 that teaches, the fleet is counted this long (plus the refused
 #: request's latency, at most half a second) after its answer came: the 429s
 #: for requests sent before it are in by then, and left out of the count.
@@ -95,7 +96,8 @@ class FleetPacing:
         """Keep the fleet's state under ``base``, the limit's own key."""
         self.log_key = base + LOG_SUFFIX
         self._counted = [self.log_key, base + REFUSED_SUFFIX]
-        self._learned = [base + FLEET_SUFFIX]
+        self.learned_key = base + FLEET_SUFFIX
+        self._learned = [self.learned_key]
 
     @property
     def rate(self) -> float:
@@ -116,7 +118,7 @@ class FleetPacing:
         """``ACQUIRE_SCRIPT``'s window: its size in requests and its span in microseconds."""
         pacer = self.pacer
         if pacer.limit is None or not pacer.window_seconds:
-            return ["0", 0]
+            return ["0", math.ceil(SLACK * 1e6)]  # the script keeps the fleet's, if any
         size = pacer.limit * pacer.probe * pacer.window_seconds
         return [repr(size), math.ceil((pacer.window_seconds + SLACK) * 1e6)]
 

@@ -139,7 +139,10 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         self._keys = list(limit_keys(key))
         if self._fleet is not None:
             self._fleet.use_keys(self._keys[0])
-            self._keys.append(self._fleet.log_key)  # rate="auto": each grant is logged there too
+            self._keys += [
+                self._fleet.log_key,
+                self._fleet.learned_key,
+            ]  # grants logged, limit kept
         self._lanes = Lanes()
         self._pause = LocalPause()
         self._closed = False

@@ -45,11 +45,13 @@ __all__ = [
 # ARGV[3]  intervals of capacity that must remain after this request: the
 #          reserve for a bulk request, 0 for an interactive one
 # ARGV[4]  present with rate="auto": the learned window's size in requests
-#          (0 while none is learned), and every grant is logged in KEYS[3], a
-#          sorted set scored by its time (see COUNT_SCRIPT)
-# ARGV[5]  with ARGV[4]: the window's span. No grant while the log holds the
-#          window's size within the span: the burst that filled a window is
-#          never repeated when it slides, whatever the pace.
+#          (0 while this process knows none: then the one the fleet learned,
+#          in KEYS[4], see FLEET_SCRIPT), and every grant is logged in
+#          KEYS[3], a sorted set scored by its time (see COUNT_SCRIPT)
+# ARGV[5]  with ARGV[4]: the window's span (with 0: its slack). No grant
+#          while the log holds the window's size within the span: the burst
+#          that filled a window is never repeated when it slides, whatever
+#          the pace, and a process that has not heard of the limit yet keeps it.
 # Returns  {wait, paused, spread}: wait 0 means granted (and logged); else
 #          the time to wait before asking again, nothing logged. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
@@ -81,14 +83,21 @@ tat = tat + interval
 if ARGV[4] then
   -- rate="auto": a minute of grants for the learners, and the learned window kept.
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - 60000000))
-  local size = math.floor(tonumber(ARGV[4]) + 1e-6)
+  local size, span = tonumber(ARGV[4]), tonumber(ARGV[5])
+  if size < 1 then
+    local limit, seconds = string.match(redis.call('HGET', KEYS[4], 'learned') or '', '^(%S+) %S+ (%S+)$')
+    if limit then
+      size, span = tonumber(limit) * tonumber(seconds), tonumber(seconds) * 1000000 + span
+    end
+  end
+  size = math.floor(size + 1e-6)
   if size >= 1 then
-    local since = string.format('(%.0f', now - tonumber(ARGV[5]))
+    local since = string.format('(%.0f', now - span)
     local held = redis.call('ZCOUNT', KEYS[3], since, '+inf')
     if held >= size then
       -- Full: wait until enough of the window's oldest grants have left it.
       local leaving = redis.call('ZRANGEBYSCORE', KEYS[3], since, '+inf', 'WITHSCORES', 'LIMIT', held - size, 1)
-      return {math.max(1, math.ceil(tonumber(leaving[2]) + tonumber(ARGV[5]) - now)), 0, 0}
+      return {math.max(1, math.ceil(tonumber(leaving[2]) + span - now)), 0, 0}
     end
   end
   -- The member is the new TAT: it grows with every grant, so each is logged once.
