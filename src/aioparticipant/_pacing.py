@@ -196,6 +196,8 @@ class Pacer:
         """Take a limit learned elsewhere (another process on a shared key) as our own."""
         if self._window is None or self._window.seconds != seconds:
             self._window = WindowLog(seconds, [], opened=now)
+        if mode == "window" and self.limit is None:  # spend the room left, as its learner does
+            self._catch_up_until = now + 2 * seconds
         self.limit, self.mode = limit, mode
         # 429s for requests already on their way are echoes of what was learned.
         self._event_at = max(self._event_at, now)
