@@ -223,3 +223,18 @@ async def test_a_process_that_has_not_heard_of_the_limit_yet_keeps_the_fleets_wi
         await second.acquire(priority="bulk")
     assert second.limit is None
     assert waited.cancelled_caught  # the window the fleet learned is full: it waits too
+
+
+def test_the_fleet_is_recounted_after_a_429_even_if_the_sleep_for_it_ends_a_little_early() -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing()
+    for at in range(10):
+        fleet.answered(100.0 + at / 100, 200, 0.001, None)
+    fleet.answered(100.2, 429, 0.001, 10.0)  # the first 429: a ten-second window
+    wait = fleet.settle_wait(100.2)
+    assert 0 < wait <= 0.5
+    assert fleet.recount(100.2) is None  # not yet: the 429s sent before it are still coming
+    # asyncio may end a sleep up to its clock's resolution early; the window's
+    # limit must still be counted and published now, not when the pause ends.
+    assert fleet.recount(100.2 + wait - 0.001) is not None

@@ -182,7 +182,8 @@ class FleetPacing:
 
         Taken once: a request that comes while the count is on its way does not count again.
         """
-        if self._recount is None or now < self._recount_at:
+        # (A sleep until then may end a little early: asyncio wakes within its clock's resolution.)
+        if self._recount is None or now < self._recount_at - 0.005:
             return None
         recount, self._recount = self._recount, None
         return recount

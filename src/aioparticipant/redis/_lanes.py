@@ -15,10 +15,24 @@ import anyio
 
 from .._lanes import BULK, INTERACTIVE, Priority
 
-__all__ = ["Lanes", "LocalPause"]
+__all__ = ["Lanes", "LocalPause", "bulk_keep"]
 
 #: The longest stagger a bulk waiter adds after a shared pause, in seconds.
 MAX_SPREAD = 1.0
+#: How late a bulk waiter may wake for its token without losing it (seconds).
+LATE_WAKE_SECONDS = 0.010
+
+
+def bulk_keep(reserve: int, rate: float) -> str | int:
+    """The reserve a bulk request must leave, less a few milliseconds' worth (at most all of it).
+
+    A bulk waiter wakes a little late for its token (its sleep, the round
+    trip): rather than lose that capacity for good, it may dip into the
+    reserve by that much, and an interactive request waits as much longer.
+    """
+    if not reserve:
+        return 0
+    return repr(max(0.0, reserve - LATE_WAKE_SECONDS * rate))
 
 
 class Lanes:

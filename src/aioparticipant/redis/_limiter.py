@@ -26,13 +26,10 @@ from ._connection import (
     is_unreachable,
 )
 from ._fallback import Fallback, logger
-from ._lanes import MAX_SPREAD, Lanes, LocalPause
+from ._lanes import MAX_SPREAD, Lanes, LocalPause, bulk_keep
 from ._scripts import Answer, limit_keys, read_answer
 
 __all__ = ["RedisRateLimiter"]
-
-#: How late a bulk waiter may wake for its token without losing it (seconds).
-LATE_WAKE_SECONDS = 0.010
 
 
 class RedisRateLimiter(anyio.abc.AsyncResource):
@@ -207,10 +204,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             await self._keep_up()
         await self._acquire(lane)
         if self._fleet is not None:
-            if self._fleet.limit is None:
-                # Still finding the limit, perhaps after a pause: has another process
-                # learned it meanwhile? (A look every 10 ms at most, so a request
-                # that did not wait costs no second round trip.)
+            if self._fleet.limit is None:  # learned elsewhere while this waited? (10 ms looks)
                 await self._keep_up()
             await self._fleet.let_go()
 
@@ -263,7 +257,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         """Ask Redis for a slot in ``lane``; ``None`` if Redis is unreachable and we fall back."""
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
-        keep = self._bulk_keep() if lane == BULK else 0
+        keep = bulk_keep(self.reserve, self._rate) if lane == BULK else 0
         arguments: list[str | int] = [self._interval, self.burst, keep]
         if self._fleet is not None:
             arguments += self._fleet.gate()
@@ -284,20 +278,6 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
         return answer
-
-    def _bulk_keep(self) -> str | int:
-        """The reserve a bulk request must leave, less a few milliseconds' worth (at most all of it).
-
-        A waiter told to come back when a token is due wakes a little late (its
-        sleep, the round trip); with little or no burst left to bulk, each such
-        delay would be capacity lost for good. The allowance lets it dip into
-        the reserve by that much instead: an interactive request then waits at
-        most those few milliseconds longer.
-        """
-        if not self.reserve:
-            return 0
-        allowance = LATE_WAKE_SECONDS * self._rate
-        return repr(max(0.0, self.reserve - allowance))
 
     async def pause_for(self, seconds: float) -> None:
         """Hold every process's new attempts on this key for ``seconds`` (the later end wins).
