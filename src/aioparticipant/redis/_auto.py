@@ -54,8 +54,8 @@ SLACK: Final = 0.02
 #: request's latency, at most half a second) after its answer came: the 429s
 #: for requests sent before it are in by then, and left out of the count.
 SETTLE: Final = 0.02
-#: The shared burst, in seconds' worth of the pace (at least 2): the fleet has
-#: no log of a one-second window to hold a burst back, so keep it small.
+#: The shared burst, in seconds' worth of the pace (at least 2): small, so
+#: that the processes' requests reach the server as evenly as they were granted.
 BURST_SECONDS: Final = 0.02
 
 
@@ -141,10 +141,18 @@ class FleetPacing:
         """Seconds until the fleet is recounted after a 429 that taught (0.0: none pending)."""
         return 0.0 if self._recount is None else max(0.0, self._recount_at - now)
 
-    async def let_go(self) -> None:
-        """A request was granted: hold it while a 429 without Retry-After holds us, then log it."""
+    async def before_grant(self) -> None:
+        """Before asking for a grant: wait while a 429 without Retry-After holds us.
+
+        Never after the grant: a request held between its grant and the server
+        would land in a later window than the fleet's log says.
+        """
+        self._grant.set(None)
         while (wait := self.pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
             await anyio.sleep(wait)
+
+    def let_go(self) -> None:
+        """A request was granted and leaves now."""
         self.pacer.sent(anyio.current_time())
 
     def answered(self, now: float, status: int, latency: float, retry_after: float | None) -> None:

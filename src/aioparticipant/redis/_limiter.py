@@ -200,13 +200,11 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         if self._fleet is not None:  # rate="auto": learn, share, keep the learned pace
-            self._fleet.granting(None)
+            await self._fleet.before_grant()
             await self._keep_up()
         await self._acquire(lane)
         if self._fleet is not None:
-            if self._fleet.limit is None:  # learned elsewhere while this waited? (10 ms looks)
-                await self._keep_up()
-            await self._fleet.let_go()
+            self._fleet.let_go()
 
     async def _keep_up(self) -> None:
         """rate="auto": recount, publish or look at the fleet's limit as due; take its pace."""
@@ -226,6 +224,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         try:
             while True:
                 await self._pause.wait(lane, arrived, stagger)
+                if self._fleet is not None and self._fleet.limit is None:
+                    await self._keep_up()  # learned elsewhere while this waited? (10 ms looks)
                 if self._fallback is not None and self._fallback.in_use():
                     await self._fallback.bucket.acquire(priority=lane)
                     return
