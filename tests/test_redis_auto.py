@@ -238,3 +238,23 @@ def test_the_fleet_is_recounted_after_a_429_even_if_the_sleep_for_it_ends_a_litt
     # asyncio may end a sleep up to its clock's resolution early; the window's
     # limit must still be counted and published now, not when the pause ends.
     assert fleet.recount(100.2 + wait - 0.001) is not None
+
+
+@pytest.mark.anyio
+async def test_a_429_without_retry_after_holds_the_process_before_its_grant_never_after(
+    redis_url: str, key: str
+) -> None:
+    import redis
+
+    async with RedisRateLimiter(redis_url, key=key, rate="auto") as limiter:
+        await admitted(limiter, 3)
+        limiter.observe(429, 0.001, None)  # read as Retry-After: 1, and no shared pause
+        started = anyio.current_time()
+        await limiter.acquire(priority="bulk")
+        assert anyio.current_time() - started >= 0.9  # held for that second ...
+        with redis.Redis.from_url(redis_url) as direct:
+            seconds, micros = direct.time()
+            ((_, granted),) = direct.zrange(limiter._keys[2], -1, -1, withscores=True)
+    # ... before its grant: granted just now, it reaches the server in the window
+    # the fleet's log puts it in.
+    assert seconds * 1e6 + micros - granted < 100_000
