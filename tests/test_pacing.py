@@ -280,3 +280,17 @@ def test_a_warm_start_paces_at_once_without_a_first_contact() -> None:
     assert pacer.rate == pytest.approx(40.0 * (1 - MARGIN))
     run = drive(pacer, Bucket(50), until=20.0)
     assert run.limited == 0
+
+
+def test_a_process_that_adopts_a_long_window_spends_the_room_left_as_its_learner_does() -> None:
+    # A fleet: another process learned a ten-second window and catches up on
+    # the room its first burst left; one that adopts it must too, or the fleet
+    # paces evenly while only the learner spends that room.
+    adopter = Pacer(gated=False)
+    adopter.adopt(100.0, 20.0, "window", 10.5)
+    assert adopter.catching_up(100.0)
+    assert adopter.catching_up(120.0)
+    assert not adopter.catching_up(121.1)
+    # A limit adopted later (another lesson of the same fleet) does not start it again.
+    adopter.adopt(130.0, 19.0, "window", 10.5)
+    assert not adopter.catching_up(130.0)
