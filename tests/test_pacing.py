@@ -294,3 +294,15 @@ def test_a_process_that_adopts_a_long_window_spends_the_room_left_as_its_learner
     # A limit adopted later (another lesson of the same fleet) does not start it again.
     adopter.adopt(130.0, 19.0, "window", 10.5)
     assert not adopter.catching_up(130.0)
+
+
+def test_a_cold_first_answer_does_not_slow_first_contact_for_long() -> None:
+    # The first request pays for a new connection and a cold server: 50 ms,
+    # then 5 ms each. First contact paces by the latency, so it must fade fast.
+    pacer = Pacer()
+    pacer.answered(1.0, 200, 0.05)
+    for at in range(9):
+        pacer.answered(1.1 + at / 100, 200, 0.005)
+    assert pacer.latency is not None
+    assert pacer.latency < 0.012  # a plain mean so far; a moving average alone: 22 ms
+    assert pacer.rate > START_IN_FLIGHT / 0.012

@@ -87,7 +87,8 @@ BURST_SECONDS: Final = 0.1
 CATCH_UP: Final = 2.0
 #: Seconds a logged request is kept in the window past its length.
 SLACK: Final = 0.005
-#: Latencies are averaged with this weight for the newest.
+#: Latencies are averaged plainly over the first answers (a cold first one
+#: fades fast), then with this weight for the newest.
 LATENCY_WEIGHT: Final = 0.1
 
 
@@ -159,9 +160,9 @@ class Pacer:
     ) -> None:
         """An HTTP answer ``status`` came back ``latency`` seconds after its request left."""
         latency = max(0.0, latency)
-        if self.latency is None:
-            self.latency = latency
-        self.latency += LATENCY_WEIGHT * (latency - self.latency)
+        old = latency if self.latency is None else self.latency
+        weight = max(LATENCY_WEIGHT, 1 / (1 + self.admitted + self.refused))
+        self.latency = old + weight * (latency - old)
         sent_at = now - latency
         window = self._window
         if status != 429:
@@ -336,9 +337,8 @@ class Pacer:
         self._window.insert(now)
 
     def _slack(self) -> float:
-        # Answered requests are logged at their answer: the server counted them
-        # before. Those in flight are logged as they left, less than a round
-        # trip ago.
+        # Answered requests are logged at their answer (the server counted them
+        # before); those in flight as they left, less than a round trip ago.
         return SLACK
 
     def _window_room(self, now: float) -> float:
