@@ -228,7 +228,7 @@ async def test_a_process_that_has_not_heard_of_the_limit_yet_keeps_the_fleets_wi
 def test_the_fleet_is_recounted_after_a_429_even_if_the_sleep_for_it_ends_a_little_early() -> None:
     from aioparticipant.redis._auto import FleetPacing
 
-    fleet = FleetPacing()
+    fleet = FleetPacing("{key}")
     for at in range(10):
         fleet.answered(100.0 + at / 100, 200, 0.001, None)
     fleet.answered(100.2, 429, 0.001, 10.0)  # the first 429: a ten-second window

@@ -59,7 +59,7 @@ SETTLE: Final = 0.02
 BURST_SECONDS: Final = 0.02
 
 
-def fleet_for(rate: object, burst: object, reserve: object) -> FleetPacing | None:
+def fleet_for(rate: object, burst: object, reserve: object, base: str) -> FleetPacing | None:
     """A ``FleetPacing`` for ``rate="auto"``, ``None`` for a number; other words are refused."""
     if not isinstance(rate, str):
         return None
@@ -70,13 +70,17 @@ def fleet_for(rate: object, burst: object, reserve: object) -> FleetPacing | Non
     if burst is not None or reserve is not None:
         name = "burst" if burst is not None else "reserve"
         raise InvalidParameterError(name, f'{name} is learned under rate="auto"')
-    return FleetPacing()
+    return FleetPacing(base)
 
 
 class FleetPacing:
     """One process's side of a self-paced limit shared through Redis."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: str) -> None:
+        # Its state lives beside the limit's own key ``base`` (one hash tag).
+        self.log_key = base + LOG_SUFFIX
+        self.refused_key = base + REFUSED_SUFFIX
+        self.learned_key = base + FLEET_SUFFIX
         self.pacer = Pacer(gated=False)
         self._events = 0
         self._version = 0
@@ -90,14 +94,6 @@ class FleetPacing:
             "aioparticipant_grant", default=None
         )
         self._publish = False
-        self.use_keys("{}")
-
-    def use_keys(self, base: str) -> None:
-        """Keep the fleet's state under ``base``, the limit's own key."""
-        self.log_key = base + LOG_SUFFIX
-        self._counted = [self.log_key, base + REFUSED_SUFFIX]
-        self.learned_key = base + FLEET_SUFFIX
-        self._learned = [self.learned_key]
 
     @property
     def rate(self) -> float:
@@ -127,14 +123,15 @@ class FleetPacing:
         now = anyio.current_time()
         if self._refused:
             refused, self._refused = self._refused, []
-            await connection.refuse(self._counted[1:], refused)
+            await connection.refuse([self.refused_key], refused)
+        counted = [self.log_key, self.refused_key]
         if (recount := self.recount(now)) is not None:
             arguments, seconds = recount
-            self.recounted(now, await connection.count(self._counted, arguments), seconds)
+            self.recounted(now, await connection.count(counted, arguments), seconds)
         if (room := self.room_count(now)) is not None:
-            self.room_counted(now, await connection.count(self._counted, room))
+            self.room_counted(now, await connection.count(counted, room))
         if (look := self.look(now)) is not None:
-            self.looked(now, await connection.fleet(self._learned, look))
+            self.looked(now, await connection.fleet([self.learned_key], look))
         self.pacer.advance(now)
 
     def settle_wait(self, now: float) -> float:
@@ -198,9 +195,7 @@ class FleetPacing:
 
     def recounted(self, now: float, grants: Any, seconds: float) -> None:
         """The fleet's grants over the stretch: the limit, for everyone."""
-        # The grants that may have reached the server after the refused request
-        # (its own, and later) are left out; those refused before
-        # it were a lesson already published, and this 429 is its echo.
+        # Granted up to the refused request's own grant, less those the server refused.
         admitted = int(grants[0]) - int(grants[1])
         if admitted > 0 and self.pacer.limit is not None:
             self.pacer.limit = admitted / seconds

@@ -123,7 +123,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
                 "key", f"key must be a non-empty str naming the shared limit, got {key!r}"
             )
         self.key = key
-        self._fleet = fleet_for(rate, burst, reserve)
+        self._keys = list(limit_keys(key))
+        self._fleet = fleet_for(rate, burst, reserve, self._keys[0])
         if self._fleet is not None:
             rate = self._fleet.rate
         self.rate = check_positive_number("rate", rate, what="a number of requests per second")
@@ -133,13 +134,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         self.reserve = (
             default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
         )
-        self._keys = list(limit_keys(key))
-        if self._fleet is not None:
-            self._fleet.use_keys(self._keys[0])
-            self._keys += [
-                self._fleet.log_key,
-                self._fleet.learned_key,
-            ]  # grants logged, limit kept
+        if self._fleet is not None:  # the acquire script logs grants and reads the learned limit
+            self._keys += [self._fleet.log_key, self._fleet.learned_key]
         self._lanes = Lanes()
         self._pause = LocalPause()
         self._closed = False
@@ -199,9 +195,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         lane = check_priority(priority)
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
-        if self._fleet is not None:  # rate="auto": learn, share, keep the learned pace
+        if self._fleet is not None:  # rate="auto": a 429 without Retry-After holds us first
             await self._fleet.before_grant()
-            await self._keep_up()
         await self._acquire(lane)
         if self._fleet is not None:
             self._fleet.let_go()
@@ -224,8 +219,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         try:
             while True:
                 await self._pause.wait(lane, arrived, stagger)
-                if self._fleet is not None and self._fleet.limit is None:
-                    await self._keep_up()  # learned elsewhere while this waited? (10 ms looks)
+                if self._fleet is not None:  # learn, share, keep the learned pace (after any pause)
+                    await self._keep_up()
                 if self._fallback is not None and self._fallback.in_use():
                     await self._fallback.bucket.acquire(priority=lane)
                     return

@@ -1,6 +1,6 @@
 """The Lua scripts that hold one shared limit, and the Redis keys they use.
 
-Both scripts run atomically on the Redis server and read its clock
+Every script runs atomically on the Redis server and reads its clock
 (``TIME``), so the workers' clocks never matter. Times are microseconds of
 that clock.
 
@@ -8,12 +8,13 @@ Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state),
 ``{KEY}:pause`` (the shared pause) and, with ``rate="auto"``, ``{KEY}:auto``
 (the limit the processes learned), ``{KEY}:log`` (a minute of grants, each
 at its time: the fleet's log of the server's window) and ``{KEY}:refused``
-(a minute of the requests the server refused, each at the time it was sent). The braces are a Redis Cluster hash tag:
-keys with the same tag live in the same slot, so one script may touch both,
-on a Redis Cluster as on a single Redis or Valkey. A ``KEY`` that already
-holds a hash tag (a ``{...}`` with something between the braces, as Redis
-Cluster defines it: the first ``{`` and the first ``}`` after it) is used as
-given, and its pause is ``KEY:pause``, which has the same tag.
+(a minute of the grants whose requests the server refused). The braces are
+a Redis Cluster hash tag: keys with the same tag live in the same slot, so
+one script may touch several, on a Redis Cluster as on a single Redis or
+Valkey. A ``KEY`` that already holds a hash tag (a ``{...}`` with something
+between the braces, as Redis Cluster defines it: the first ``{`` and the
+first ``}`` after it) is used as given, and its pause is ``KEY:pause``,
+which has the same tag.
 """
 
 from __future__ import annotations
@@ -81,8 +82,7 @@ if wait > 0 then
 end
 tat = tat + interval
 if ARGV[4] then
-  -- rate="auto": a minute of grants for the learners, and the learned window kept.
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - 60000000))
+  -- rate="auto": the learned window kept, and a minute of grants for the learners.
   local size, span = tonumber(ARGV[4]), tonumber(ARGV[5])
   if size < 1 then
     local limit, seconds = string.match(redis.call('HGET', KEYS[4], 'learned') or '', '^(%S+) %S+ (%S+)$')
@@ -101,6 +101,7 @@ if ARGV[4] then
     end
   end
   -- The member is the new TAT: it grows with every grant, so each is logged once.
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - 60000000))
   redis.call('ZADD', KEYS[3], string.format('%.0f', now), string.format('%.0f', tat))
   redis.call('PEXPIRE', KEYS[3], 60000)
 end
