@@ -2,6 +2,7 @@
 
     python bench/pacing.py                                   # the whole table
     python bench/pacing.py --rates 50 200 --windows 1 10 --backends httpx --processes 1
+    python bench/pacing.py --ceiling                         # what this machine can drive
 
 For every R (requests per second the emulator enforces), window (``rate_window``:
 1 is the emulator's default, "R per second"; 10 is SignalWire's, "10×R per ten
@@ -20,6 +21,11 @@ last finish), ``429%`` (429 answers ÷ requests, counted by the emulator),
 ``conv s`` (seconds until the learned limit was within ±10% of R, for the
 first process), ``learned`` (the limit learned at the end). The child
 processes are this same script (``serve``, ``client``). Nothing is asserted.
+
+``--ceiling`` measures what this machine can drive instead: the
+unconfigured client (one or two processes) against the emulator with no rate
+limit, sending ``--ceiling-updates`` updates; it prints updates per second.
+A row whose R needs more than that is beyond the machine, not the limiter.
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ def serve(rate: float, window: float, lifetime: float) -> None:
     """The emulator enforcing ``rate`` per second over ``window`` seconds; stats on stdin EOF."""
     from aioparticipant.emulator import Emulator, serve_in_thread
 
-    emulator = Emulator(project_id=ACCOUNT_SID, token=TOKEN, rate_limit=rate, rate_window=window)
+    limit = rate if rate > 0 else None  # 0: no limit (the machine's ceiling)
+    emulator = Emulator(project_id=ACCOUNT_SID, token=TOKEN, rate_limit=limit, rate_window=window)
     for index in range(PARTICIPANTS):
         emulator.add_participant(CONFERENCE_SID, call_sid(index))
     signal.signal(signal.SIGALRM, lambda *_: sys.exit(3))
@@ -184,10 +191,16 @@ class RedisServer:
 
 
 def one_row(
-    rate: float, window: float, backend: str, processes: int, mode: str, redis: RedisServer | None
+    rate: float,
+    window: float,
+    backend: str,
+    processes: int,
+    mode: str,
+    redis: RedisServer | None,
+    updates: int | None = None,
 ) -> dict[str, Any]:
-    n = int(20 * rate)
-    lifetime = 120.0 + 40 * n / rate
+    n = int(20 * rate) if updates is None else updates
+    lifetime = 120.0 + 40 * n / (rate or 100.0)
     with Server(
         [
             __file__,
@@ -242,7 +255,8 @@ def one_row(
         return row
     wall = max(o["finished"] for o in outputs) - min(o["started"] for o in outputs)
     row.update(
-        rate_ratio=n / wall / rate,
+        per_second=n / wall,
+        rate_ratio=n / wall / rate if rate else None,
         limited=100 * stats["rate_limited"] / stats["requests"],
         requests=stats["requests"],
         converged=outputs[0]["converged"],
@@ -251,6 +265,14 @@ def one_row(
         first_error=next((o["first_error"] for o in outputs if o.get("first_error")), None),
     )
     return row
+
+
+def print_ceiling(row: dict[str, Any]) -> None:
+    head = f"ceiling {row['backend']:7} {row['processes']:>2}p"
+    if "failed" in row:
+        print(f"{head}  FAILED: {row['failed']}", flush=True)
+        return
+    print(f"{head} {row['per_second']:9.0f} updates/s  ({row['requests']} requests)", flush=True)
 
 
 def print_row(row: dict[str, Any]) -> None:
@@ -290,6 +312,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, help="save the rows here")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="measure what this machine can drive"
+    )
+    parser.add_argument("--ceiling-updates", type=int, default=10_000)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.rate, args.window, args.lifetime)
@@ -298,6 +324,17 @@ def main(argv: list[str] | None = None) -> None:
         import anyio
 
         print(json.dumps(anyio.run(run_client, args)), flush=True)
+        return
+    if args.ceiling:
+        rows = []
+        for backend in args.backends:
+            for processes in args.processes:
+                rows.append(
+                    one_row(0, 1.0, backend, processes, "before", None, args.ceiling_updates)
+                )
+                print_ceiling(rows[-1])
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
         return
     redis = RedisServer() if any(p > 1 for p in args.processes) else None
     rows = []
