@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 from collections import deque
 
 import pytest
@@ -11,11 +12,13 @@ import pytest
 from aioparticipant._pacing import (
     ASSUMED_RETRY_AFTER,
     MARGIN,
+    PROBE_FIRST,
     QUIET,
     START_IN_FLIGHT,
     START_SHARE,
     Pacer,
 )
+from aioparticipant._pacing_logs import WindowLog
 
 # --- model servers and a driver -------------------------------------------------
 
@@ -234,11 +237,14 @@ def test_probing_starts_after_quiet_seconds_of_full_use() -> None:
     pacer.advance(QUIET - 0.01)
     assert pacer.rate == start_rate
     pacer.advance(QUIET)
-    assert pacer.rate == pytest.approx(start_rate * 1.01)
+    # The first step is half the margin: the pace reaches the limit only at the second.
+    assert pacer.rate == pytest.approx(start_rate * (1 + PROBE_FIRST))
+    assert pacer.rate < pacer.limit
     for index in range(200):
         pacer.answered(QUIET + 0.01 * index, 200, 0.01)
     pacer.advance(QUIET + 2.0)
-    assert pacer.rate == pytest.approx(start_rate * 1.01 * 1.02)
+    assert pacer.rate == pytest.approx(start_rate * (1 + PROBE_FIRST) * (1 + 2 * PROBE_FIRST))
+    assert pacer.rate > pacer.limit
     assert pacer.limit == 100.0  # the learned limit moves only at a 429
 
 
@@ -306,3 +312,49 @@ def test_a_cold_first_answer_does_not_slow_first_contact_for_long() -> None:
     assert pacer.latency is not None
     assert pacer.latency < 0.012  # a plain mean so far; a moving average alone: 22 ms
     assert pacer.rate > START_IN_FLIGHT / 0.012
+
+
+# --- answers out of order -----------------------------------------------------------
+
+
+def test_an_answer_moves_its_own_requests_entry_in_the_window_log() -> None:
+    log = WindowLog(1.0, [], opened=0.0)
+    log.sent(0.000)  # A
+    log.sent(0.001)  # B, answered first
+    log.answered(0.001, 0.004, admitted=True, exact=True)
+    log.answered(0.000, 0.006, admitted=True, exact=True)
+    # Both are logged at their answers; A's departure is gone, B's answer stays.
+    assert log.count(-1.0, 0.0035) == 0
+    assert log.count(0.0035, 0.0045) == 1
+    assert len(log) == 2
+
+
+def test_answers_out_of_order_never_let_the_window_overfill() -> None:
+    # Latencies of 1-9 ms: answers overtake one another. Every answer names
+    # its own send time (as the limiters do), so the log holds what the server's
+    # window holds and nothing is refused after the first contact, until the
+    # first probe (20 quiet seconds). Matched by latency alone, an answer could
+    # move another's entry, and the window overfilled a few seconds in.
+    randoms = random.Random(7)
+    pacer = Pacer()
+    server = Window(200, seconds=1.0)
+    answers: list[tuple[float, float, int, float | None]] = []
+    now, tokens, updated, later_refusals = 0.0, 2.0, 0.0, 0
+    while now < QUIET:
+        while answers and answers[0][0] <= now:
+            at, sent, status, retry_after = heapq.heappop(answers)
+            pacer.answered(at, status, at - sent, retry_after, sent=sent)
+            later_refusals += status == 429 and at > 3.0
+        pacer.advance(now)
+        tokens = min(float(pacer.burst), tokens + (now - updated) * pacer.rate)
+        updated = now
+        if pacer.delay(now) <= 0 and tokens >= 1 - 1e-9:
+            tokens -= 1
+            pacer.sent(now)
+            latency = randoms.uniform(0.001, 0.009)
+            status, retry_after = server.admit(now + randoms.uniform(0.0, latency))
+            heapq.heappush(answers, (now + latency, now, status, retry_after))
+            continue
+        now += 0.0005
+    assert pacer.limit == pytest.approx(200, rel=0.01)
+    assert later_refusals == 0

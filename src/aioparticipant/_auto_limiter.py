@@ -8,6 +8,7 @@ add a wait of its own (a sliding window that is full, a 429 without
 
 from __future__ import annotations
 
+import contextvars
 import math
 
 import anyio
@@ -25,7 +26,7 @@ class AutoRateLimiter:
 
     It starts with few requests in flight, learns the limit from the first
     429 and its ``Retry-After`` (a bucket's rate or a window's size), paces
-    3% under it and probes gently for more. ``rate`` is the pace now (requests
+    1% under it and probes gently for more. ``rate`` is the pace now (requests
     per second), ``limit`` the server's limit as learned (``None`` until the
     first 429). ``AutoRateLimiter(rate=R)`` starts from a limit learned before
     instead of from nothing. Share one between clients with
@@ -43,6 +44,11 @@ class AutoRateLimiter:
         )
         self._pacer: Pacer | None = None  # made at first use, on the event loop's clock
         self._bucket: TokenBucket | None = None
+        # When the current task's request left: an attempt's acquire and its
+        # answer run in one task, so the answer finds its own entry in the log.
+        self._sent: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+            "aioparticipant_sent", default=None
+        )
 
     def __repr__(self) -> str:
         limit = "unknown" if self.limit is None else f"{self.limit:g}"
@@ -79,7 +85,9 @@ class AutoRateLimiter:
         # The waits are for time to pass (a window emptying), not for an event.
         while (wait := pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
             await anyio.sleep(wait)
-        pacer.sent(anyio.current_time())
+        now = anyio.current_time()
+        pacer.sent(now)
+        self._sent.set(now)
 
     async def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (a 429's ``Retry-After``)."""
@@ -91,7 +99,8 @@ class AutoRateLimiter:
         """An HTTP answer: its status, the seconds since ``acquire`` let it go, a 429's ``Retry-After``."""
         pacer, bucket = self._started()
         now = anyio.current_time()
-        pacer.answered(now, status, latency, retry_after)
+        pacer.answered(now, status, latency, retry_after, sent=self._sent.get())
+        self._sent.set(None)
         pacer.advance(now)
         self._sync(pacer, bucket)
 

@@ -21,7 +21,7 @@ was admitted in the last ``Retry-After`` seconds. Two seconds or more, a long
 admitted request plus the ``Retry-After`` (never shorter than the truth),
 holding what was admitted.
 
-**Pacing** is 2% under the learned limit, and the pacer logs what the
+**Pacing** is 1% under the learned limit, and the pacer logs what the
 server's window holds (each request from when it leaves, then from its
 answer's time, or out if refused) and never lets more go than fits: the
 burst that filled a long window is not repeated when it slides. For one
@@ -39,7 +39,7 @@ ending at the 429 when probing. A 429 without ``Retry-After`` counts as
 sent before the previous 429 came back are its echoes.
 
 **Probing.** After 20 quiet seconds of using the full pace (two window
-lengths on a window), the pace rises 1%, 2%, 4%, ... (at most 25%) every two
+lengths on a window), the pace rises ½%, 1%, 2%, 4%, ... (at most 25%) every two
 seconds until a 429 says where the limit is. A probe that finds the same
 limit again doubles the quiet time (up to 80 s), so a steady limit costs one
 429 a minute or so and a raised one is found within a minute or two.
@@ -64,7 +64,9 @@ START_SHARE: Final = 0.0125
 #: Until the first answer tells the latency, it is taken to be this (seconds).
 FIRST_LATENCY: Final = 0.1
 #: Paced this far under the learned limit.
-MARGIN: Final = 0.02
+MARGIN: Final = 0.01
+#: A 429 at the pace thought safe cuts the limit this much.
+CUT: Final = 0.02
 #: A ``Retry-After`` this long (seconds) or longer means a window, not a bucket.
 WINDOW_RETRY_AFTER: Final = 2.0
 #: A 429 without ``Retry-After`` is read as this many seconds.
@@ -76,7 +78,7 @@ QUIET_MOST: Final = 80.0
 #: Within this share, a probe found "the same limit again".
 SAME_LIMIT: Final = 0.03
 PROBE_STEP: Final = 2.0
-PROBE_FIRST: Final = 0.01
+PROBE_FIRST: Final = 0.005  # half the margin: the first step stays under the limit
 PROBE_MAX: Final = 0.25
 #: A probe step needs this share of the pace to have been used.
 PROBE_USE: Final = 0.8
@@ -85,7 +87,8 @@ BURST_SECONDS: Final = 0.1
 #: Window mode, one window length after the first 429: the room left is spent
 #: over 1/CATCH_UP of a window, at up to CATCH_UP times the pace.
 CATCH_UP: Final = 2.0
-#: Seconds a logged request is kept in the window past its length.
+#: Seconds a logged request is kept in the window past its length (answered
+#: ones are logged at their answer, those in flight as they left).
 SLACK: Final = 0.005
 #: Latencies are averaged plainly over the first answers (a cold first one
 #: fades fast), then with this weight for the newest.
@@ -120,22 +123,16 @@ class Pacer:
         self.probe = 1.0  # the pace's factor over the limit's, while probing
         self._first_sent: float | None = None
         self._history = AdmittedHistory()
-        self._event_at = -math.inf  # when the latest 429 event was answered, and sent
-        self._event_sent = -math.inf
+        self._event_at = self._event_sent = -math.inf  # the latest 429 event's answer, send
         self._event_admitted = 0
-        self._hold_until = -math.inf
-        self._probe_at = math.inf
-        self._probe_step = PROBE_FIRST
-        self._probe_admitted = 0
+        self._probe_at, self._probe_step, self._probe_admitted = math.inf, PROBE_FIRST, 0
         self._quiet = QUIET
         self._cut_last = False  # the latest 429 cut a limit that looked right
         self._refilling = False  # the short limit showed itself a bucket, not a window
         self._window: WindowLog | None = None
-        self._catch_up_until = -math.inf
-        if limit is not None:
-            # A warm start (a limit learned before): no first contact, probing as usual.
-            self.limit = float(limit)
-            self.mode = "bucket"
+        self._catch_up_until = self._hold_until = -math.inf
+        if limit is not None:  # a warm start: no first contact, probing as usual
+            self.limit, self.mode = float(limit), "bucket"
             self._probe_at = now + QUIET
             self.advance(now)
 
@@ -156,14 +153,20 @@ class Pacer:
             self._window.sent(now)
 
     def answered(
-        self, now: float, status: int, latency: float, retry_after: float | None = None
+        self,
+        now: float,
+        status: int,
+        latency: float,
+        retry_after: float | None = None,
+        *,
+        sent: float | None = None,
     ) -> None:
-        """An HTTP answer ``status`` came back ``latency`` seconds after its request left."""
+        """An answer ``status``, ``latency`` s after its request left (at ``sent``, if kept)."""
         latency = max(0.0, latency)
         old = latency if self.latency is None else self.latency
         weight = max(LATENCY_WEIGHT, 1 / (1 + self.admitted + self.refused))
         self.latency = old + weight * (latency - old)
-        sent_at = now - latency
+        sent_at, exact = (now - latency, False) if sent is None else (sent, True)
         window = self._window
         if status != 429:
             self.admitted += 1
@@ -174,7 +177,7 @@ class Pacer:
                 if sent_at < window.opened:
                     self._admitted_late(now)
                 else:
-                    window.answered(sent_at, now, admitted=True)
+                    window.answered(sent_at, now, admitted=True, exact=exact)
             if self.mode == "start" and self.latency > 0:
                 in_flight = max(START_IN_FLIGHT, START_SHARE * self.admitted)
                 self.rate = in_flight / self.latency
@@ -182,7 +185,7 @@ class Pacer:
             return
         self.refused += 1
         if window is not None and sent_at >= window.opened:
-            window.answered(sent_at, now, admitted=False)
+            window.answered(sent_at, now, admitted=False, exact=exact)
         if sent_at >= self._event_at:
             self._learn(now, sent_at, ASSUMED_RETRY_AFTER if retry_after is None else retry_after)
         elif window is not None and self.mode == "window" and retry_after and self.events == 1:
@@ -245,7 +248,7 @@ class Pacer:
         """Seconds the next request must wait before it takes a token (0.0: none)."""
         wait = self._hold_until - now
         if self.gated and self._window is not None and self._window_room(now) < 1:
-            frees_at = self._window.expire(now, self._slack())
+            frees_at = self._window.expire(now, SLACK)
             wait = max(wait, (now if frees_at is None else frees_at) - now, 1e-3)
         return max(0.0, wait)
 
@@ -295,7 +298,7 @@ class Pacer:
             if self.probe > 1:
                 return max(refill, self._history.best_rate(sent_at, self._event_sent, retry_after))
             return refill
-        if self.probe == 1.0 and counted > (1 - 3 * MARGIN) * self.limit:
+        if self.probe == 1.0 and counted > (1 - 3 * CUT) * self.limit:
             # Refused at the pace we thought safe, the window as full as that
             # pace fills it.
             # Once may be the clocks at the window's edge: cut a little. Twice
@@ -305,7 +308,7 @@ class Pacer:
                 self._refilling = True
                 return min(counted, refill)
             self._cut_last = True
-            return counted * (1 - MARGIN)
+            return counted * (1 - CUT)
         self._cut_last = False
         return counted
 
@@ -336,15 +339,10 @@ class Pacer:
             self.limit += 1 / self._window.seconds
         self._window.insert(now)
 
-    def _slack(self) -> float:
-        # Answered requests are logged at their answer (the server counted them
-        # before); those in flight as they left, less than a round trip ago.
-        return SLACK
-
     def _window_room(self, now: float) -> float:
         """How many more requests the window takes now."""
         assert self._window is not None
         assert self.limit is not None
-        self._window.expire(now, self._slack())
+        self._window.expire(now, SLACK)
         size = self.limit * self.probe * self._window.seconds
         return size - len(self._window) + 1e-6

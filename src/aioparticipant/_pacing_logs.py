@@ -104,14 +104,24 @@ class WindowLog:
             index -= 1
         times.insert(index, at)
 
-    def answered(self, sent_at: float, now: float, *, admitted: bool) -> None:
-        """The request sent at ``sent_at`` was answered ``now``: admitted, or not (a 429)."""
+    def answered(self, sent_at: float, now: float, *, admitted: bool, exact: bool = False) -> None:
+        """The request sent at ``sent_at`` was answered ``now``: admitted, or not (a 429).
+
+        ``exact``: ``sent_at`` is the time ``sent`` logged, so its own entry
+        goes, never that of another request answered meanwhile.
+        """
         times = self._times
         # Its entry is among the last few: those sent after it are still in flight.
-        for index in range(len(times) - 1, -1, -1):
-            if times[index] <= sent_at + _SAME_REQUEST:
-                del times[index]
-                break
+        index = len(times) - 1
+        if exact:
+            while index >= 0 and times[index] != sent_at:
+                index -= 1
+        if index < 0 or not exact:
+            index = len(times) - 1
+            while index >= 0 and times[index] > sent_at + _SAME_REQUEST:
+                index -= 1
+        if index >= 0:
+            del times[index]
         if admitted:
             times.append(now)
 

@@ -49,7 +49,7 @@ LOOK_EVERY_UNKNOWN: Final = 0.01
 EDGE: Final = 0.002
 #: Seconds a grant stays in the fleet's window past the window's length (a
 #: request may reach the server this much later after its grant than others).
-SLACK: Final = 0.02
+SLACK: Final = 0.01
 #: After a 429 that teaches, the fleet is counted this long (plus the refused
 #: request's latency, at most half a second) after its answer came: the 429s
 #: for requests sent before it are in by then, and left out of the count.
@@ -92,6 +92,9 @@ class FleetPacing:
         # answer run in one task, so its answer is matched to its grant.
         self._grant: contextvars.ContextVar[int | None] = contextvars.ContextVar(
             "aioparticipant_grant", default=None
+        )
+        self._sent: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+            "aioparticipant_fleet_sent", default=None
         )
         self._publish = False
 
@@ -145,17 +148,20 @@ class FleetPacing:
         would land in a later window than the fleet's log says.
         """
         self._grant.set(None)
+        self._sent.set(None)
         while (wait := self.pacer.delay(anyio.current_time())) > 0:  # noqa: ASYNC110
             await anyio.sleep(wait)
 
     def let_go(self) -> None:
         """A request was granted and leaves now."""
-        self.pacer.sent(anyio.current_time())
+        now = anyio.current_time()
+        self.pacer.sent(now)
+        self._sent.set(now)
 
     def answered(self, now: float, status: int, latency: float, retry_after: float | None) -> None:
         """An answer to one of this process's requests; a new limit is recounted next."""
         pacer = self.pacer
-        pacer.answered(now, status, latency, retry_after)
+        pacer.answered(now, status, latency, retry_after, sent=self._sent.get())
         pacer.advance(now)
         granted = self._grant.get()
         if status == 429 and granted is not None and len(self._refused) < 10_000:
