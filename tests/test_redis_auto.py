@@ -8,6 +8,7 @@ measures two real processes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -258,3 +259,30 @@ async def test_a_429_without_retry_after_holds_the_process_before_its_grant_neve
     # ... before its grant: granted just now, it reaches the server in the window
     # the fleet's log puts it in.
     assert seconds * 1e6 + micros - granted < 100_000
+
+
+def test_at_first_contact_the_fleet_lets_no_more_go_back_to_back_than_it_keeps_in_flight() -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing("{key}")
+    for at in range(20):  # 2 ms answers: the pace is 1,000 requests a second
+        fleet.answered(100.0 + at / 100, 200, 0.002, None)
+    assert fleet.rate >= 900
+    # Not 20 ms' worth of that pace (20 at once from a standing start, which a
+    # window server would refuse together): the 2 a single client keeps in flight.
+    assert fleet.burst == 2
+
+
+@pytest.mark.parametrize(("seconds", "span"), [(1.0, 1.01), (10.0, 10.1), (0.5, 0.51)])
+def test_a_grant_counts_in_the_fleets_window_a_little_longer_than_the_window(
+    seconds: float, span: float
+) -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing("{key}")
+    fleet.pacer.adopt(100.0, 50.0, "window" if seconds > 1 else "bucket", seconds)
+    size, span_us = fleet.gate()
+    assert float(size) == pytest.approx(50.0 * seconds)
+    # A request reaches the server a little after its grant: the grant is kept 1 %
+    # of the window longer (at least 10 ms), what pacing 1 % under gives up anyway.
+    assert span_us == math.ceil(span * 1e6)

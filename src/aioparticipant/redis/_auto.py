@@ -48,8 +48,10 @@ LOOK_EVERY_UNKNOWN: Final = 0.01
 #: grant's own time, a recount ends this much before the refused request.
 EDGE: Final = 0.002
 #: Seconds a grant stays in the fleet's window past the window's length (a
-#: request may reach the server this much later after its grant than others).
+#: request may reach the server this much later after its grant than others):
+#: at least this, or this share of the window (what the 1% margin gives up anyway).
 SLACK: Final = 0.01
+SLACK_SHARE: Final = 0.01
 #: After a 429 that teaches, the fleet is counted this long (plus the refused
 #: request's latency, at most half a second) after its answer came: the 429s
 #: for requests sent before it are in by then, and left out of the count.
@@ -110,16 +112,23 @@ class FleetPacing:
 
     @property
     def burst(self) -> int:
-        """The fleet's burst."""
+        """The fleet's burst (at first contact, the requests it keeps in flight)."""
+        if self.pacer.mode == "start":
+            return self.pacer.burst
         return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
 
     def gate(self) -> list[str | int]:
         """``ACQUIRE_SCRIPT``'s window: its size in requests and its span in microseconds."""
         pacer = self.pacer
         if pacer.limit is None or not pacer.window_seconds:
-            return ["0", math.ceil(SLACK * 1e6)]  # the script keeps the fleet's, if any
+            return ["0", math.ceil(SLACK * 1e6), repr(SLACK_SHARE)]  # the fleet's window, if any
         size = pacer.limit * pacer.probe * pacer.window_seconds
-        return [repr(size), math.ceil((pacer.window_seconds + SLACK) * 1e6)]
+        return [repr(size), math.ceil(self._span(pacer.window_seconds) * 1e6)]
+
+    @staticmethod
+    def _span(seconds: float) -> float:
+        """How long a grant counts in the fleet's window of ``seconds``."""
+        return seconds + max(SLACK, SLACK_SHARE * seconds)
 
     async def keep_up(self, connection: Connection) -> None:
         """Before a request: log refusals, recount after a 429, count a window's room, look."""
@@ -212,7 +221,7 @@ class FleetPacing:
         """``COUNT_SCRIPT``'s arguments for the room a long window has left, while it matters."""
         if not self.pacer.catching_up(now) or now < self._look_at:
             return None
-        return [math.ceil((self.pacer.window_seconds + SLACK) * 1e6), 0, "ago"]
+        return [math.ceil(self._span(self.pacer.window_seconds) * 1e6), 0, "ago"]
 
     def room_counted(self, now: float, grants: Any) -> None:
         """The fleet's grants over the last window: what is left, less what goes before the next look."""

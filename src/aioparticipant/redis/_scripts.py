@@ -49,7 +49,8 @@ __all__ = [
 #          (0 while this process knows none: then the one the fleet learned,
 #          in KEYS[4], see FLEET_SCRIPT), and every grant is logged in
 #          KEYS[3], a sorted set scored by its time (see COUNT_SCRIPT)
-# ARGV[5]  with ARGV[4]: the window's span (with 0: its slack). No grant
+# ARGV[5]  with ARGV[4]: the window's span (with 0: its least slack, and
+#          ARGV[6] its slack as a share of the window's length). No grant
 #          while the log holds the window's size within the span: the burst
 #          that filled a window is never repeated when it slides, whatever
 #          the pace, and a process that has not heard of the limit yet keeps it.
@@ -87,7 +88,9 @@ if ARGV[4] then
   if size < 1 then
     local limit, seconds = string.match(redis.call('HGET', KEYS[4], 'learned') or '', '^(%S+) %S+ (%S+)$')
     if limit then
-      size, span = tonumber(limit) * tonumber(seconds), tonumber(seconds) * 1000000 + span
+      local length = tonumber(seconds) * 1000000
+      size = tonumber(limit) * tonumber(seconds)
+      span = length + math.max(span, length * tonumber(ARGV[6] or '0'))
     end
   end
   size = math.floor(size + 1e-6)
