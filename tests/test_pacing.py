@@ -6,6 +6,7 @@ import heapq
 import math
 import random
 from collections import deque
+from collections.abc import Callable
 
 import pytest
 
@@ -74,8 +75,9 @@ def drive(
     latency: float = 0.01,
     start: float = 0.0,
     run: Run | None = None,
+    most: Callable[[float], float] = lambda now: math.inf,
 ) -> Run:
-    """Send as fast as the pacer allows (a token bucket at its rate and burst)."""
+    """Send as fast as the pacer allows (a token bucket at its rate and burst), at most ``most(now)``/s."""
     run = run or Run()
     answers: list[tuple[float, float, int, float | None]] = []
     now, tokens, updated = start, float(pacer.burst), start
@@ -89,7 +91,8 @@ def drive(
                 run.admitted_at.append(at)
         pacer.advance(now)
         wait = pacer.delay(now)
-        tokens = min(float(pacer.burst), tokens + (now - updated) * pacer.rate)
+        rate = min(pacer.rate, most(now))
+        tokens = min(float(pacer.burst), tokens + (now - updated) * rate)
         updated = now
         if wait <= 0 and tokens >= 1 - 1e-9:
             tokens -= 1
@@ -99,7 +102,7 @@ def drive(
             heapq.heappush(answers, (now + latency, now, status, retry_after))
             continue
         if wait <= 0:
-            wait = (1 - tokens) / pacer.rate
+            wait = (1 - tokens) / rate
         step = min(wait, 0.01)
         if answers:
             step = min(step, max(answers[0][0] - now, 0.0))
@@ -358,3 +361,27 @@ def test_answers_out_of_order_never_let_the_window_overfill() -> None:
         now += 0.0005
     assert pacer.limit == pytest.approx(200, rel=0.01)
     assert later_refusals == 0
+
+
+def test_a_long_window_filled_more_slowly_than_its_length_is_not_taken_for_a_bucket() -> None:
+    # A client held to 150/s, then to 90/s (a busy machine), fills a ten-second
+    # window of 1,000 only after 9 s: the first 429's Retry-After is 1 s, as a
+    # one-second limit's would be. But a one-second limit of 90 would have
+    # refused in the first seconds, which held 150: it is a long window.
+    pacer = Pacer()
+    run = drive(pacer, Window(100), until=60.0, most=lambda now: 150.0 if now < 3.0 else 90.0)
+    assert pacer.mode == "window"
+    assert pacer.limit is not None
+    assert 0.85 * 100 <= pacer.limit <= 1.05 * 100
+    assert run.limited <= 0.01 * run.sent
+    assert admitted_rate(run, 20.0, 60.0) >= 0.9 * 100
+
+
+def test_a_bucket_met_by_a_client_at_its_fastest_is_still_a_bucket() -> None:
+    # The same slow client against a one-second limit: its last second is its
+    # busiest, as always at a short limit's first 429.
+    pacer = Pacer()
+    drive(pacer, Window(100, 1.0), until=10.0, most=lambda now: 110.0)
+    assert pacer.mode == "bucket"
+    assert pacer.limit is not None
+    assert 0.95 * 100 <= pacer.limit <= 1.05 * 100

@@ -14,12 +14,12 @@ in flight keeps those 429s to about 1% of the run. Without 429s the pace
 doubles every ~55 round trips, up to the client's own concurrency.
 
 **The first 429** says what kind of limit it is, by its ``Retry-After``
-(whole seconds, rounded up). Under two seconds, a *short* limit (the
-emulator's "R per second", a token bucket; ``mode == "bucket"``): it is what
-was admitted in the last ``Retry-After`` seconds. Two seconds or more, a long
-*window* (SignalWire's ten seconds): as long as the time since the first
-admitted request plus the ``Retry-After`` (never shorter than the truth),
-holding what was admitted.
+(whole seconds, rounded up). Under two seconds, a *short* limit ("R per
+second", a token bucket; ``mode == "bucket"``): what was admitted in the last
+``Retry-After`` seconds, unless an earlier span as long held clearly more (a
+window filled slowly). Two seconds or more, a long *window* (SignalWire's
+ten seconds): as long as the time since the first admitted request plus the
+``Retry-After`` (never shorter than the truth), holding what was admitted.
 
 **Pacing** is 1% under the learned limit, and the pacer logs what the
 server's window holds (each request from when it leaves, then from its
@@ -299,11 +299,10 @@ class Pacer:
                 return max(refill, self._history.best_rate(sent_at, self._event_sent, retry_after))
             return refill
         if self.probe == 1.0 and counted > (1 - 3 * CUT) * self.limit:
-            # Refused at the pace we thought safe, the window as full as that
-            # pace fills it.
-            # Once may be the clocks at the window's edge: cut a little. Twice
-            # running, it is a bucket, which lets a burst through on top of its
-            # rate: from now on its refill is its limit.
+            # Refused at the pace we thought safe, the window as full as that pace
+            # fills it. Once may be the clocks at the window's edge: cut a little.
+            # Twice running, it is a bucket, which lets a burst through on top of
+            # its rate: from now on its refill is its limit.
             if self._cut_last:
                 self._refilling = True
                 return min(counted, refill)
@@ -316,9 +315,12 @@ class Pacer:
 
     def _open_window(self, now: float, sent_at: float, retry_after: float) -> WindowLog:
         """The first 429: the server's window is full of what it admitted."""
-        if retry_after >= WINDOW_RETRY_AFTER:
+        slowly = self.gated and self._history.outdone(sent_at, retry_after)
+        if retry_after >= WINDOW_RETRY_AFTER or slowly:
             # A long window, filled from the start: as long as we have been
             # admitted plus the wait (never shorter: Retry-After is rounded up).
+            # Or filled slowly: an earlier span as long as the wait held more (a
+            # short limit would have refused then; a process sees only its own).
             first = self._first_sent if self._first_sent is not None else sent_at
             seconds = max(1.0, sent_at - first + retry_after)
             self.mode = "window"

@@ -15,6 +15,8 @@ __all__ = ["AdmittedHistory", "WindowLog"]
 BIN: Final = 0.01
 #: ... for this long.
 HISTORY: Final = 60.0
+#: An earlier span "clearly" held more when it held this share more (and 2).
+OUTDONE: Final = 1.03
 
 
 class AdmittedHistory:
@@ -53,6 +55,27 @@ class AdmittedHistory:
             total += count
             best = max(best, total / (before - start + extra_seconds))
         return best
+
+    def outdone(self, before: float, span: float) -> bool:
+        """Whether an earlier ``span`` held clearly more than the one ending at ``before``.
+
+        A short limit refuses as soon as a span holds its size, so the last
+        span before its first 429 is the busiest; a long window filled slowly is not.
+        """
+        width = max(1, round(span / BIN))
+        last_bin = math.floor(before / BIN)
+        last = sum(count for number, count in self._bins if last_bin - width < number <= last_bin)
+        total, busiest, bins = 0, 0, list(self._bins)
+        oldest = 0
+        for number, count in bins:
+            if number > last_bin - round(0.1 / BIN):  # spans ending in the last 0.1 s are the last
+                break
+            total += count
+            while bins[oldest][0] <= number - width:
+                total -= bins[oldest][1]
+                oldest += 1
+            busiest = max(busiest, total)
+        return busiest >= OUTDONE * last + 2
 
     def times(self, after: float, before: float) -> list[float]:
         """A send time for each admitted request sent in ``(after, before]`` (its bin's end)."""
