@@ -315,8 +315,8 @@ class Pacer:
 
     def _open_window(self, now: float, sent_at: float, retry_after: float) -> WindowLog:
         """The first 429: the server's window is full of what it admitted."""
-        slowly = self.gated and self._history.outdone(sent_at, retry_after)
-        if retry_after >= WINDOW_RETRY_AFTER or slowly:
+        waits_long = retry_after >= WINDOW_RETRY_AFTER
+        if waits_long or (self.gated and self._history.outdone(sent_at, retry_after)):
             # A long window, filled from the start: as long as we have been
             # admitted plus the wait (never shorter: Retry-After is rounded up).
             # Or filled slowly: an earlier span as long as the wait held more (a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 __all__ = ["AdmittedHistory", "WindowLog"]
@@ -15,8 +16,10 @@ __all__ = ["AdmittedHistory", "WindowLog"]
 BIN: Final = 0.01
 #: ... for this long.
 HISTORY: Final = 60.0
-#: An earlier span "clearly" held more when it held this share more (and 2).
+#: An earlier span "clearly" held more when it held this share more (and 2) ...
 OUTDONE: Final = 1.03
+#: ... and ended this long (seconds) before the last one, not with it.
+EARLIER: Final = 0.1
 
 
 class AdmittedHistory:
@@ -65,10 +68,10 @@ class AdmittedHistory:
         width = max(1, round(span / BIN))
         last_bin = math.floor(before / BIN)
         last = sum(count for number, count in self._bins if last_bin - width < number <= last_bin)
-        total, busiest, bins = 0, 0, list(self._bins)
-        oldest = 0
+        total = busiest = oldest = 0
+        bins = list(self._bins)  # indexed from both ends below
         for number, count in bins:
-            if number > last_bin - round(0.1 / BIN):  # spans ending in the last 0.1 s are the last
+            if number > last_bin - round(EARLIER / BIN):
                 break
             total += count
             while bins[oldest][0] <= number - width:
@@ -134,19 +137,22 @@ class WindowLog:
         goes, never that of another request answered meanwhile.
         """
         times = self._times
-        # Its entry is among the last few: those sent after it are still in flight.
-        index = len(times) - 1
-        if exact:
-            while index >= 0 and times[index] != sent_at:
-                index -= 1
-        if index < 0 or not exact:
-            index = len(times) - 1
-            while index >= 0 and times[index] > sent_at + _SAME_REQUEST:
-                index -= 1
-        if index >= 0:
+        index = self._entry(lambda at: at == sent_at) if exact else None
+        if index is None:  # the latest logged no later than it could have been
+            index = self._entry(lambda at: at <= sent_at + _SAME_REQUEST)
+        if index is not None:
             del times[index]
         if admitted:
             times.append(now)
+
+    def _entry(self, matches: Callable[[float], bool]) -> int | None:
+        """The index of the latest entry that ``matches``, or ``None``."""
+        times = self._times
+        # Its entry is among the last few: those sent after it are still in flight.
+        for index in range(len(times) - 1, -1, -1):
+            if matches(times[index]):
+                return index
+        return None
 
 
 #: A logged send time and the one an answer implies differ by the clock reads between them.
