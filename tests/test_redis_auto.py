@@ -281,8 +281,96 @@ def test_a_grant_counts_in_the_fleets_window_a_little_longer_than_the_window(
 
     fleet = FleetPacing("{key}")
     fleet.pacer.adopt(100.0, 50.0, "window" if seconds > 1 else "bucket", seconds)
-    size, span_us = fleet.gate()
+    size, span_us, _ = fleet.gate()
     assert float(size) == pytest.approx(50.0 * seconds)
     # A request reaches the server a little after its grant: the grant is kept 1 %
     # of the window longer (at least 10 ms), what pacing 1 % under gives up anyway.
     assert span_us == math.ceil(span * 1e6)
+
+
+@pytest.mark.anyio
+async def test_a_grant_is_in_the_fleets_window_while_in_flight_then_from_its_answer(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    first, second = two_processes
+    await refused_after(first, 5)  # a window of one second holds 5
+    await anyio.sleep(1.1)  # ... and has emptied
+    answer = anyio.Event()
+
+    async def one_request() -> None:  # a task per request: its answer finds its own grant
+        await first.acquire(priority="bulk")
+        await answer.wait()
+        first.observe(200, 1.2, None)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(one_request)
+        await anyio.sleep(1.2)
+        # Granted 1.2 s ago and still in flight: the server may have counted them
+        # just now, so they still fill its window (by their grants' times alone
+        # they would have left it).
+        with anyio.move_on_after(0.2) as waited:
+            await second.acquire(priority="bulk")
+        assert waited.cancelled_caught
+        answer.set()
+    # Answered now: in the window until a second after their answers.
+    with anyio.move_on_after(0.6) as waited:
+        await first.acquire(priority="bulk")
+    assert waited.cancelled_caught
+    with anyio.fail_after(1.0):
+        await first.acquire(priority="bulk")
+
+
+@pytest.mark.anyio
+async def test_an_answer_moves_its_grant_in_the_fleets_window_and_a_429_takes_it_out() -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing("{key}")
+
+    async def one_request(granted_at: int, member: str, status: int) -> None:
+        fleet.granting(granted_at, member)
+        fleet.let_go()
+        await anyio.sleep(0.05)
+        fleet.answered(anyio.current_time(), status, 0.05, 1.0)
+
+    await one_request(5_000_000, "member-1", 200)
+    await one_request(6_000_000, "member-2", 429)
+    *_, one, moved, two, removed = fleet.gate()
+    assert (one, two, removed) == ("member-1", "member-2", "-")
+    # On Redis's clock: its grant's time plus the time it took to answer.
+    assert isinstance(moved, int)
+    assert 5_050_000 <= moved <= 5_200_000
+    assert len(fleet.gate()) == 3  # taken once
+
+
+def test_a_429_at_the_pace_thought_safe_never_raises_the_fleets_limit() -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing("{key}")
+    fleet.looked(100.0, [b"100.0 bucket 1.0", 1, 0])  # the fleet's limit: 100/s
+    for at in range(50):
+        fleet.answered(100.5 + at / 100, 200, 0.01, None)
+    fleet.answered(101.1, 429, 0.01, 1.0)  # refused at our own pace
+    recount = fleet.recount(102.0)
+    assert recount is not None
+    # Requests reach the server some while after their grants, so a count by
+    # the grants' times is off either way; refused at the pace thought safe,
+    # the limit is lower than it was taken to be, whatever the count says.
+    fleet.recounted(102.0, [130, 0], recount[1])
+    assert fleet.limit == pytest.approx(98.0)
+
+
+def test_the_fleets_first_limit_is_its_count_whatever_one_process_counted_first() -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing("{key}")
+    for at in range(50):  # this process's half of the fleet's first second
+        fleet.answered(100.0 + at / 50, 200, 0.01, None)
+    fleet.answered(101.0, 429, 0.01, 1.0)
+    fleet.answered(101.02, 429, 0.005, 1.0)  # another, sent after the first came back
+    assert fleet.limit is not None
+    assert fleet.limit < 60  # what this process saw of it
+    recount = fleet.recount(102.0)
+    assert recount is not None
+    fleet.recounted(102.0, [100, 0], recount[1])
+    assert fleet.limit == 100.0  # not capped by a limit the fleet never had

@@ -15,13 +15,17 @@ second (every 10 ms while none is known). A 429 for a request sent before
 the latest limit was published is an echo of the window that taught it:
 the limit stands, and the process that met the echo takes it too. A process
 that joins later starts from it. A 429 pauses every process, as with any
-``RedisRateLimiter``.
+``RedisRateLimiter``. Counted by grant times, a limit is off by what the
+requests' delays between grant and server spread them: a 429 at the pace
+thought safe (not probing) never raises it, it is at most 2% under the last.
 
-The log keeps the learned window for the whole fleet, as a single process's
-pacer keeps its own: no grant while the last window's span (plus a few
-milliseconds, for requests that reach the server later than others) holds
-the window's size. An even pace with a small burst can still put one
-request too many into a window; the log cannot.
+A second log keeps the learned window for the whole fleet, as a single
+process's pacer keeps its own: a grant is in it while in flight, then from
+its answer's time (each process reports its answers with its next acquire),
+or out if refused; no grant while the last window's span (plus a little)
+holds the window's size. An even pace with a small burst can still put one
+request too many into a window, and so can a request held up between its
+grant and the server; the log cannot.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from typing import Any, Final
 import anyio
 
 from .._exceptions import InvalidParameterError
-from .._pacing import Mode, Pacer
+from .._pacing import CUT, Mode, Pacer
 from ._connection import Connection
-from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX
+from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX
 
 __all__ = ["FleetPacing", "fleet_for"]
 
@@ -83,16 +87,20 @@ class FleetPacing:
         self.log_key = base + LOG_SUFFIX
         self.refused_key = base + REFUSED_SUFFIX
         self.learned_key = base + FLEET_SUFFIX
+        self.window_key = base + WINDOW_SUFFIX
         self.pacer = Pacer(gated=False)
         self._events = 0
         self._version = 0
         self._look_at = -math.inf
         self._recount: tuple[list[str | int], float] | None = None  # COUNT_SCRIPT's, seconds
         self._recount_at = math.inf
+        self._known = math.inf  # the fleet's limit as last counted or taken
+        self._cap = math.inf  # the most a recount may find (a 429 at the pace thought safe)
         self._refused: list[str | int] = []  # the grants of refused requests, to log
-        # The grant of the request this task sends: an attempt's acquire and its
-        # answer run in one task, so its answer is matched to its grant.
-        self._grant: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+        self._answers: list[str | int] = []  # ACQUIRE_SCRIPT's moves in the window log
+        # The grant (time, member) of the request this task sends: an attempt's
+        # acquire and its answer run in one task, so its answer is matched to its grant.
+        self._grant: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
             "aioparticipant_grant", default=None
         )
         self._sent: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -118,12 +126,20 @@ class FleetPacing:
         return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
 
     def gate(self) -> list[str | int]:
-        """``ACQUIRE_SCRIPT``'s window: its size in requests and its span in microseconds."""
+        """``ACQUIRE_SCRIPT``'s window (its size in requests, its span in microseconds), then the answers to log.
+
+        The answers are taken: if the call fails, their grants stay in the
+        window at their grants' times.
+        """
         pacer = self.pacer
+        gate: list[str | int]
         if pacer.limit is None or not pacer.window_seconds:
-            return ["0", math.ceil(SLACK * 1e6), repr(SLACK_SHARE)]  # the fleet's window, if any
-        size = pacer.limit * pacer.probe * pacer.window_seconds
-        return [repr(size), math.ceil(self._span(pacer.window_seconds) * 1e6)]
+            gate = ["0", math.ceil(SLACK * 1e6), repr(SLACK_SHARE)]  # the fleet's window, if any
+        else:
+            size = pacer.limit * pacer.probe * pacer.window_seconds
+            gate = [repr(size), math.ceil(self._span(pacer.window_seconds) * 1e6), "0"]
+        answers, self._answers = self._answers, []
+        return [*gate, *answers]
 
     @staticmethod
     def _span(seconds: float) -> float:
@@ -170,19 +186,30 @@ class FleetPacing:
     def answered(self, now: float, status: int, latency: float, retry_after: float | None) -> None:
         """An answer to one of this process's requests; a new limit is recounted next."""
         pacer = self.pacer
+        probe = pacer.probe
         pacer.answered(now, status, latency, retry_after, sent=self._sent.get())
         pacer.advance(now)
-        granted = self._grant.get()
+        grant, sent = self._grant.get(), self._sent.get()
+        granted = None if grant is None else grant[0]
+        if grant is not None and sent is not None and len(self._answers) < 20_000:
+            # In the window log from the answer's time on Redis's clock, or out.
+            moved = "-" if status == 429 else math.ceil(grant[0] + (now - sent) * 1e6)
+            self._answers += [grant[1], moved]
         if status == 429 and granted is not None and len(self._refused) < 10_000:
             self._refused.append(granted)
         if pacer.events > self._events:
             self._events = pacer.events
             self._recount = self._stretch(now, now - latency, granted), pacer.counted[2]
+            # Refused at the pace thought safe: the limit is lower than it was
+            # taken to be, however the count comes out (it is off by what the
+            # requests' delays between grant and server spread it).
+            at_pace = probe == 1.0 and pacer.mode == "bucket"
+            self._cap = self._known * (1 - CUT) if at_pace else math.inf
             self._recount_at = now + min(0.5, SETTLE + latency)
 
-    def granting(self, granted_at: int | None) -> None:
-        """The current task's request was granted at ``granted_at`` (``None``: not by Redis)."""
-        self._grant.set(granted_at)
+    def granting(self, granted_at: int | None, member: str | None) -> None:
+        """The current task's request was granted at ``granted_at`` as ``member`` (``None``: not by Redis)."""
+        self._grant.set(None if granted_at is None or member is None else (granted_at, member))
 
     def _stretch(self, now: float, sent: float, granted: int | None) -> list[str | int]:
         """``COUNT_SCRIPT``'s bounds for the stretch the pacer just counted its limit over."""
@@ -213,7 +240,7 @@ class FleetPacing:
         # Granted up to the refused request's own grant, less those the server refused.
         admitted = int(grants[0]) - int(grants[1])
         if admitted > 0 and self.pacer.limit is not None:
-            self.pacer.limit = admitted / seconds
+            self.pacer.limit = self._known = min(admitted / seconds, self._cap)
             self.pacer.advance(now)
             self._publish = True
 
@@ -256,6 +283,7 @@ class FleetPacing:
             if not taken:
                 limit, mode, seconds = learned.split()
                 self.pacer.adopt(now, float(limit), _mode(mode), float(seconds))
+                self._known = float(limit)
 
 
 def _text(value: Any) -> str:

@@ -135,7 +135,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             default_reserve(self.burst) if reserve is None else check_reserve(reserve, self.burst)
         )
         if self._fleet is not None:  # the acquire script logs grants and reads the learned limit
-            self._keys += [self._fleet.log_key, self._fleet.learned_key]
+            self._keys += [self._fleet.log_key, self._fleet.learned_key, self._fleet.window_key]
         self._lanes = Lanes()
         self._pause = LocalPause()
         self._closed = False
@@ -269,7 +269,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         self._pause_warned = False
         answer = read_answer(reply)
         if self._fleet is not None and answer.wait == 0:
-            self._fleet.granting(answer.granted_at)
+            self._fleet.granting(answer.granted_at, answer.member)
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
         return answer

@@ -7,11 +7,12 @@ that clock.
 Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state),
 ``{KEY}:pause`` (the shared pause) and, with ``rate="auto"``, ``{KEY}:auto``
 (the limit the processes learned), ``{KEY}:log`` (a minute of grants, each
-at its time: the fleet's log of the server's window) and ``{KEY}:refused``
-(a minute of the grants whose requests the server refused). The braces are
-a Redis Cluster hash tag: keys with the same tag live in the same slot, so
-one script may touch several, on a Redis Cluster as on a single Redis or
-Valkey. A ``KEY`` that already holds a hash tag (a ``{...}`` with something
+at its time, for counting), ``{KEY}:refused`` (a minute of the grants whose
+requests the server refused) and ``{KEY}:window`` (the fleet's log of the
+server's window: each grant while in flight, then at its answer's time, or
+out if refused). The braces are a Redis Cluster hash tag: keys with the same tag
+live in the same slot, so one script may touch several, on a Redis Cluster
+as on a single Redis or Valkey. A ``KEY`` that already holds a hash tag (a ``{...}`` with something
 between the braces, as Redis Cluster defines it: the first ``{`` and the
 first ``}`` after it) is used as given, and its pause is ``KEY:pause``,
 which has the same tag.
@@ -30,6 +31,7 @@ __all__ = [
     "PAUSE_SCRIPT",
     "REFUSED_SUFFIX",
     "REFUSE_SCRIPT",
+    "WINDOW_SUFFIX",
     "Answer",
     "limit_keys",
     "read_answer",
@@ -48,20 +50,37 @@ __all__ = [
 # ARGV[4]  present with rate="auto": the learned window's size in requests
 #          (0 while this process knows none: then the one the fleet learned,
 #          in KEYS[4], see FLEET_SCRIPT), and every grant is logged in
-#          KEYS[3], a sorted set scored by its time (see COUNT_SCRIPT)
+#          KEYS[3], a sorted set scored by its time (see COUNT_SCRIPT), and
+#          in KEYS[5], the fleet's log of the server's window
 # ARGV[5]  with ARGV[4]: the window's span (with 0: its least slack, and
 #          ARGV[6] its slack as a share of the window's length). No grant
-#          while the log holds the window's size within the span: the burst
+#          while KEYS[5] holds the window's size within the span: the burst
 #          that filled a window is never repeated when it slides, whatever
 #          the pace, and a process that has not heard of the limit yet keeps it.
+# ARGV[7.. with ARGV[4]: answers since this process last asked, in pairs: a
+#          grant's member in KEYS[5] and its answer's time, or "-" for a 429.
+#          A grant is in the window while it is in flight (for two seconds
+#          at most), then from its answer's time (the server counted it by
+#          then, however late after its grant it got there); a refused one
+#          leaves it.
 # Returns  {wait, paused, spread}: wait 0 means granted (and logged); else
 #          the time to wait before asking again, nothing logged. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
-#          With ARGV[4], a grant returns its time too (its score in the log).
+#          With ARGV[4], a grant returns its time (its score in the logs) and
+#          its member too.
 ACQUIRE_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+if ARGV[4] then
+  for index = 7, #ARGV - 1, 2 do
+    if ARGV[index + 1] == '-' then
+      redis.call('ZREM', KEYS[5], ARGV[index])
+    else
+      redis.call('ZADD', KEYS[5], ARGV[index + 1], ARGV[index])
+    end
+  end
+end
 local pause_until, spread = string.match(redis.call('GET', KEYS[2]) or '', '^(%d+) (%d+)$')
 if pause_until and tonumber(pause_until) > now then
   return {math.ceil(tonumber(pause_until) - now), 1, tonumber(spread)}
@@ -96,21 +115,29 @@ if ARGV[4] then
   size = math.floor(size + 1e-6)
   if size >= 1 then
     local since = string.format('(%.0f', now - span)
-    local held = redis.call('ZCOUNT', KEYS[3], since, '+inf')
+    local held = redis.call('ZCOUNT', KEYS[5], since, '+inf')
     if held >= size then
-      -- Full: wait until enough of the window's oldest grants have left it.
-      local leaving = redis.call('ZRANGEBYSCORE', KEYS[3], since, '+inf', 'WITHSCORES', 'LIMIT', held - size, 1)
-      return {math.max(1, math.ceil(tonumber(leaving[2]) + span - now)), 0, 0}
+      -- Full: wait until enough of the window's oldest grants have left it
+      -- (or, if it is still in flight, a moment: its answer may come at any time).
+      local leaving = redis.call('ZRANGEBYSCORE', KEYS[5], since, '+inf', 'WITHSCORES', 'LIMIT', held - size, 1)
+      local at = tonumber(leaving[2])
+      if at > now then return {10000, 0, 0} end
+      return {math.max(1, math.ceil(at + span - now)), 0, 0}
     end
   end
   -- The member is the new TAT: it grows with every grant, so each is logged once.
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - 60000000))
-  redis.call('ZADD', KEYS[3], string.format('%.0f', now), string.format('%.0f', tat))
-  redis.call('PEXPIRE', KEYS[3], 60000)
+  -- In the window log a request in flight is in the window until its answer
+  -- is logged (at most two seconds: a process may stop without telling).
+  local member = string.format('%.0f', tat)
+  for log, score in pairs({[KEYS[3]] = now, [KEYS[5]] = now + 2000000}) do
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', string.format('(%.0f', now - 60000000))
+    redis.call('ZADD', log, string.format('%.0f', score), member)
+    redis.call('PEXPIRE', log, 60000)
+  end
 end
 -- The key expires when the bucket is full again: an idle limit leaves nothing behind.
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
-if ARGV[4] then return {0, 0, 0, now} end
+if ARGV[4] then return {0, 0, 0, now, string.format('%.0f', tat)} end
 return {0, 0, 0}
 """
 
@@ -203,6 +230,7 @@ return {redis.call('HGET', KEYS[1], 'learned') or '', tonumber(redis.call('HGET'
 PAUSE_SUFFIX = ":pause"
 FLEET_SUFFIX = ":auto"
 LOG_SUFFIX = ":log"
+WINDOW_SUFFIX = ":window"
 REFUSED_SUFFIX = ":refused"
 
 
@@ -225,10 +253,18 @@ class Answer(NamedTuple):
     """For a pause: bulk waiters leave at random over this long after it ends."""
     granted_at: int | None = None
     """With rate="auto", a grant's time on the server's clock, in microseconds."""
+    member: str | None = None
+    """With rate="auto", the grant's member in the fleet's window log."""
 
 
 def read_answer(reply: Any) -> Answer:
-    """An ``Answer`` from the script's reply (a list of three or four integers)."""
+    """An ``Answer`` from the script's reply (three integers, then a grant's time and member)."""
     wait, paused, spread, *granted = reply
-    granted_at = int(granted[0]) if granted else None
-    return Answer(int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000, granted_at)
+    granted_at, member = (int(granted[0]), _text(granted[1])) if granted else (None, None)
+    return Answer(
+        int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000, granted_at, member
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
