@@ -25,7 +25,10 @@ processes are this same script (``serve``, ``client``). Nothing is asserted.
 ``--ceiling`` measures what this machine can drive instead: the
 unconfigured client (one or two processes) against the emulator with no rate
 limit, sending ``--ceiling-updates`` updates; it prints updates per second.
-A row whose R needs more than that is beyond the machine, not the limiter.
+Two processes also run through one ``RedisRateLimiter`` at a fixed rate far
+above the emulator's reach, which costs a Redis round trip per request as a
+fleet pays. A row whose R needs more than that is beyond the machine, not
+the limiter.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
     if args.redis_url:
         from aioparticipant.redis import RedisRateLimiter
 
-        limiter = RedisRateLimiter(args.redis_url, key=args.redis_key, rate="auto")  # type: ignore[arg-type]
+        # "redis": a fixed rate far above any limit, to see what the Redis hop costs.
+        rate = 1_000_000.0 if args.mode == "redis" else "auto"
+        limiter = RedisRateLimiter(args.redis_url, key=args.redis_key, rate=rate)  # type: ignore[arg-type]
     options: dict[str, Any] = {"limiter": limiter} if limiter else {}
     if not limiter and args.mode == "auto":
         options["rate_limit"] = "auto"
@@ -221,7 +226,7 @@ def one_row(
                 __file__, "client", "--port", str(server.port), "--rate", str(rate),
                 "--n", str(n // processes), "--backend", backend, "--mode", mode,
             ]  # fmt: skip
-            if processes > 1 and mode == "auto" and redis is not None:
+            if processes > 1 and mode in ("auto", "redis") and redis is not None:
                 argv += ["--redis-url", redis.url, "--redis-key", key]
             children.append(
                 subprocess.Popen(
@@ -268,7 +273,8 @@ def one_row(
 
 
 def print_ceiling(row: dict[str, Any]) -> None:
-    head = f"ceiling {row['backend']:7} {row['processes']:>2}p"
+    through = " through Redis" if row["mode"] == "redis" else ""
+    head = f"ceiling {row['backend']:7} {row['processes']:>2}p{through}"
     if "failed" in row:
         print(f"{head}  FAILED: {row['failed']}", flush=True)
         return
@@ -303,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     client_parser.add_argument("--rate", type=float, required=True)
     client_parser.add_argument("--n", type=int, required=True)
     client_parser.add_argument("--backend", choices=("httpx", "aiohttp"), default="httpx")
-    client_parser.add_argument("--mode", choices=("auto", "before"), default="auto")
+    client_parser.add_argument("--mode", choices=("auto", "before", "redis"), default="auto")
     client_parser.add_argument("--redis-url")
     client_parser.add_argument("--redis-key")
     parser.add_argument("--rates", type=float, nargs="+", default=[20, 50, 100, 200, 500, 1000])
@@ -327,12 +333,18 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.ceiling:
         rows = []
-        for backend in args.backends:
-            for processes in args.processes:
-                rows.append(
-                    one_row(0, 1.0, backend, processes, "before", None, args.ceiling_updates)
-                )
-                print_ceiling(rows[-1])
+        redis = RedisServer() if any(p > 1 for p in args.processes) else None
+        try:
+            for backend in args.backends:
+                for processes in args.processes:
+                    # Several processes also through one RedisRateLimiter, as a fleet shares one.
+                    for mode in ["before", "redis"] if processes > 1 else ["before"]:
+                        updates = args.ceiling_updates
+                        rows.append(one_row(0, 1.0, backend, processes, mode, redis, updates))
+                        print_ceiling(rows[-1])
+        finally:
+            if redis is not None:
+                redis.stop()
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return
