@@ -20,9 +20,9 @@ requests' delays between grant and server spread them: a 429 at the pace
 thought safe (not probing) never raises it, it is at most 2% under the last.
 
 A second log keeps the learned window for the whole fleet, as a single
-process's pacer keeps its own: a grant is in it while in flight, then from
-its answer's time (each process reports its answers with its next acquire),
-or out if refused; no grant while the last window's span (plus a little)
+process's pacer keeps its own: a grant is in it while in flight (up to four
+latencies), then from its answer's time (each process reports its answers
+with its next acquire), or out if refused; no grant while the last window's span (plus a little)
 holds the window's size. An even pace with a small burst can still put one
 request too many into a window, and so can a request held up between its
 grant and the server; the log cannot.
@@ -37,7 +37,7 @@ from typing import Any, Final
 import anyio
 
 from .._exceptions import InvalidParameterError
-from .._pacing import CUT, Mode, Pacer
+from .._pacing import CUT, FIRST_LATENCY, Mode, Pacer
 from ._connection import Connection
 from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX
 
@@ -60,6 +60,12 @@ SLACK_SHARE: Final = 0.01
 #: request's latency, at most half a second) after its answer came: the 429s
 #: for requests sent before it are in by then, and left out of the count.
 SETTLE: Final = 0.02
+#: A grant is in the fleet's window while in flight for this many of the
+#: process's latencies (within these seconds), then as if answered: a process
+#: that sends nothing more reports no more answers.
+FLIGHT_LATENCIES: Final = 4.0
+FLIGHT_LEAST: Final = 0.05
+FLIGHT_MOST: Final = 2.0
 #: The shared burst, in seconds' worth of the pace (at least 2): small, so
 #: that the processes' requests reach the server as evenly as they were granted.
 BURST_SECONDS: Final = 0.02
@@ -138,8 +144,10 @@ class FleetPacing:
         else:
             size = pacer.limit * pacer.probe * pacer.window_seconds
             gate = [repr(size), math.ceil(self._span(pacer.window_seconds) * 1e6), "0"]
+        latency = FIRST_LATENCY if pacer.latency is None else pacer.latency
+        flight = min(FLIGHT_MOST, max(FLIGHT_LEAST, FLIGHT_LATENCIES * latency))
         answers, self._answers = self._answers, []
-        return [*gate, *answers]
+        return [*gate, math.ceil(flight * 1e6), *answers]
 
     @staticmethod
     def _span(seconds: float) -> float:
@@ -192,9 +200,13 @@ class FleetPacing:
         grant, sent = self._grant.get(), self._sent.get()
         granted = None if grant is None else grant[0]
         if grant is not None and sent is not None and len(self._answers) < 20_000:
-            # In the window log from the answer's time on Redis's clock, or out.
-            moved = "-" if status == 429 else math.ceil(grant[0] + (now - sent) * 1e6)
-            self._answers += [grant[1], moved]
+            # In the window log until a window after its answer (on Redis's
+            # clock), or out. A grant counts a little past the window (the
+            # slack); the answer's time needs none.
+            seconds = pacer.window_seconds
+            slack = self._span(seconds) - seconds if seconds else SLACK
+            answered = grant[0] + max(0.0, now - sent - slack) * 1e6
+            self._answers += [grant[1], "-" if status == 429 else math.ceil(answered)]
         if status == 429 and granted is not None and len(self._refused) < 10_000:
             self._refused.append(granted)
         if pacer.events > self._events:

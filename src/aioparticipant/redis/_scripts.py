@@ -57,12 +57,13 @@ __all__ = [
 #          while KEYS[5] holds the window's size within the span: the burst
 #          that filled a window is never repeated when it slides, whatever
 #          the pace, and a process that has not heard of the limit yet keeps it.
-# ARGV[7.. with ARGV[4]: answers since this process last asked, in pairs: a
+# ARGV[7]  with ARGV[4]: how long a grant may be in flight (see ARGV[8..)
+# ARGV[8.. with ARGV[4]: answers since this process last asked, in pairs: a
 #          grant's member in KEYS[5] and its answer's time, or "-" for a 429.
-#          A grant is in the window while it is in flight (for two seconds
-#          at most), then from its answer's time (the server counted it by
-#          then, however late after its grant it got there); a refused one
-#          leaves it.
+#          A grant is in the window while it is in flight (for ARGV[7] at
+#          most: a process that sends nothing more reports no answer), then
+#          from its answer's time (the server counted it by then, however
+#          late after its grant it got there); a refused one leaves it.
 # Returns  {wait, paused, spread}: wait 0 means granted (and logged); else
 #          the time to wait before asking again, nothing logged. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
@@ -73,7 +74,7 @@ if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 if ARGV[4] then
-  for index = 7, #ARGV - 1, 2 do
+  for index = 8, #ARGV - 1, 2 do
     if ARGV[index + 1] == '-' then
       redis.call('ZREM', KEYS[5], ARGV[index])
     else
@@ -127,9 +128,9 @@ if ARGV[4] then
   end
   -- The member is the new TAT: it grows with every grant, so each is logged once.
   -- In the window log a request in flight is in the window until its answer
-  -- is logged (at most two seconds: a process may stop without telling).
+  -- is logged (or ARGV[7] has passed).
   local member = string.format('%.0f', tat)
-  for log, score in pairs({[KEYS[3]] = now, [KEYS[5]] = now + 2000000}) do
+  for log, score in pairs({[KEYS[3]] = now, [KEYS[5]] = now + tonumber(ARGV[7])}) do
     redis.call('ZREMRANGEBYSCORE', log, '-inf', string.format('(%.0f', now - 60000000))
     redis.call('ZADD', log, string.format('%.0f', score), member)
     redis.call('PEXPIRE', log, 60000)
