@@ -378,32 +378,3 @@ def test_the_fleets_first_limit_is_its_count_whatever_one_process_counted_first(
     assert recount is not None
     fleet.recounted(102.0, [100, 0], recount[1])
     assert fleet.limit == 100.0  # not capped by a limit the fleet never had
-
-
-def test_at_first_contact_the_fleet_keeps_its_share_of_the_fleets_grants_in_flight() -> None:
-    from aioparticipant.redis._auto import FleetPacing
-
-    fleet = FleetPacing("{key}")
-    for at in range(20):  # this process was granted 20 of the fleet's 4,000
-        fleet.granting(at, str(at), 4_000)
-        fleet.answered(100.0 + at / 100, 200, 0.01, None)
-    # As one client granted them all would: 1.25 % of 4,000 in flight (less the
-    # two the others send before they hear of a 429) over a 10 ms round trip ...
-    assert fleet.rate == pytest.approx((0.0125 * 4_000 - 2) / 0.01, rel=0.01)
-    # ... not 2 in flight, as this process's own 20 would say.
-    assert fleet.burst == 2  # and no more back to back than this process alone
-
-
-@pytest.mark.anyio
-async def test_until_a_window_is_known_a_grant_tells_how_many_the_fleet_was_granted(
-    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
-) -> None:
-    first, second = two_processes
-    await admitted(first, 6)
-    await admitted(second, 1)
-    assert second._fleet is not None
-    assert second._fleet.pacer.fleet_granted == 7
-    await refused_after(first, 2)  # the fleet knows a window now: its grants tell no more
-    await anyio.sleep(1.1)
-    await admitted(second, 1)
-    assert second._fleet.pacer.fleet_granted == 7

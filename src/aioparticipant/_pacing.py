@@ -11,8 +11,7 @@ or 1.25% of those admitted so far (the pace is that over the latency). A
 server counting a ten-second window admits ten seconds' worth before its
 first 429, and every request then in flight is refused too: keeping about 1%
 in flight keeps those 429s to about 1% of the run. Without 429s the pace
-doubles every ~55 round trips, up to the client's own concurrency (a fleet's
-process counts the fleet's grants, less 2 the others send before a 429 stops them).
+doubles every ~55 round trips, up to the client's own concurrency.
 
 **The first 429** says what kind of limit it is, by its ``Retry-After``
 (whole seconds, rounded up). Under two seconds, a *short* limit ("R per
@@ -106,19 +105,21 @@ class Pacer:
     """
 
     def __init__(self, limit: float | None = None, *, now: float = 0.0, gated: bool = True) -> None:
-        self.gated = gated  # False: a fleet's process; the fleet keeps the window, not its log
+        # gated=False: others share the limit (a fleet), so this process's own
+        # log is not the window's; the fleet's shared pacing keeps it instead.
+        self.gated = gated
         #: The stretch the latest limit was counted over: (start, end, seconds).
         self.counted = (0.0, 0.0, 1.0)
-        #: gated=False: the room left in the window, as the fleet last counted it,
-        #: and at first contact the fleet's grants so far (it keeps a share in flight).
-        self.fleet_room, self.fleet_granted = 0.0, 0
+        #: gated=False: the room left in the window, as the fleet last counted it.
+        self.fleet_room = 0.0
         self.mode: Mode = "start"
         self.limit: float | None = None
         self.rate = START_IN_FLIGHT / FIRST_LATENCY
         self.burst = math.ceil(START_IN_FLIGHT)
         self.latency: float | None = None
         self.admitted = 0
-        self.refused = self.events = 0  # 429 answers; those that taught something (not echoes)
+        self.refused = 0  # 429 answers
+        self.events = 0  # 429s that taught something (not echoes)
         self.probe = 1.0  # the pace's factor over the limit's, while probing
         self._first_sent: float | None = None
         self._history = AdmittedHistory()
@@ -178,8 +179,7 @@ class Pacer:
                 else:
                     window.answered(sent_at, now, admitted=True, exact=exact)
             if self.mode == "start" and self.latency > 0:
-                fleet = START_SHARE * self.fleet_granted - START_IN_FLIGHT  # see above
-                in_flight = max(START_IN_FLIGHT, START_SHARE * self.admitted, fleet)
+                in_flight = max(START_IN_FLIGHT, START_SHARE * self.admitted)
                 self.rate = in_flight / self.latency
                 self.burst = math.ceil(in_flight)
             return

@@ -5,10 +5,8 @@ shared script paces the whole fleet at the pacer's pace. What a single
 process cannot see is what the others sent, and a limit is learned by
 counting what the server let through. So the shared script also logs every
 grant at its time on Redis's clock, and every process logs the grants of the
-requests the server refused (``REFUSE_SCRIPT``). At first contact each
-grant also tells how many the fleet was granted, and the fleet keeps its
-share of them in flight, as one client would. When a process learns from a
-429, it waits a moment for the 429s of requests sent before that one to
+requests the server refused (``REFUSE_SCRIPT``). When a process learns from
+a 429, it waits a moment for the 429s of requests sent before that one to
 come in, then counts the fleet's grants less its refusals over the stretch
 its pacer counted its own, ending at the refused request's own grant
 (``COUNT_SCRIPT``), and that is the fleet's limit; it publishes it to the key
@@ -39,7 +37,7 @@ from typing import Any, Final
 import anyio
 
 from .._exceptions import InvalidParameterError
-from .._pacing import CUT, FIRST_LATENCY, START_IN_FLIGHT, START_SHARE, Mode, Pacer
+from .._pacing import CUT, FIRST_LATENCY, Mode, Pacer
 from ._connection import Connection
 from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX
 
@@ -128,11 +126,9 @@ class FleetPacing:
 
     @property
     def burst(self) -> int:
-        """The fleet's burst (at first contact, what this process alone would keep in flight)."""
+        """The fleet's burst (at first contact, the requests it keeps in flight)."""
         if self.pacer.mode == "start":
-            # What this process alone would keep in flight: the fleet's share
-            # sets the pace, never how many go back to back.
-            return math.ceil(max(START_IN_FLIGHT, START_SHARE * self.pacer.admitted))
+            return self.pacer.burst
         return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
 
     def gate(self) -> list[str | int]:
@@ -223,17 +219,9 @@ class FleetPacing:
             self._cap = self._known * (1 - CUT) if at_pace else math.inf
             self._recount_at = now + min(0.5, SETTLE + latency)
 
-    def granting(
-        self, granted_at: int | None, member: str | None, fleet_granted: int | None = None
-    ) -> None:
-        """The current task's request was granted at ``granted_at`` as ``member`` (``None``: not by Redis).
-
-        ``fleet_granted``: at first contact, the fleet's grants so far. The
-        fleet keeps a share of them in flight, as one client would.
-        """
+    def granting(self, granted_at: int | None, member: str | None) -> None:
+        """The current task's request was granted at ``granted_at`` as ``member`` (``None``: not by Redis)."""
         self._grant.set(None if granted_at is None or member is None else (granted_at, member))
-        if fleet_granted is not None:
-            self.pacer.fleet_granted = max(self.pacer.fleet_granted, fleet_granted)
 
     def _stretch(self, now: float, sent: float, granted: int | None) -> list[str | int]:
         """``COUNT_SCRIPT``'s bounds for the stretch the pacer just counted its limit over."""

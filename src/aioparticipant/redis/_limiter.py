@@ -269,7 +269,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         self._pause_warned = False
         answer = read_answer(reply)
         if self._fleet is not None and answer.wait == 0:
-            self._fleet.granting(answer.granted_at, answer.member, answer.fleet_granted)
+            self._fleet.granting(answer.granted_at, answer.member)
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
         return answer

@@ -68,8 +68,7 @@ __all__ = [
 #          the time to wait before asking again, nothing logged. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
 #          With ARGV[4], a grant returns its time (its score in the logs) and
-#          its member too, and while no window is known the grants of the
-#          last minute (the fleet's first contact keeps a share in flight).
+#          its member too.
 ACQUIRE_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
@@ -103,7 +102,6 @@ if wait > 0 then
   return {math.ceil(wait), 0, 0}
 end
 tat = tat + interval
-local first_contact = false
 if ARGV[4] then
   -- rate="auto": the learned window kept, and a minute of grants for the learners.
   local size, span = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -116,7 +114,6 @@ if ARGV[4] then
     end
   end
   size = math.floor(size + 1e-6)
-  first_contact = size < 1
   if size >= 1 then
     local since = string.format('(%.0f', now - span)
     local held = redis.call('ZCOUNT', KEYS[5], since, '+inf')
@@ -141,10 +138,7 @@ if ARGV[4] then
 end
 -- The key expires when the bucket is full again: an idle limit leaves nothing behind.
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
-if ARGV[4] then
-  local granted = first_contact and redis.call('ZCARD', KEYS[3]) or -1
-  return {0, 0, 0, now, string.format('%.0f', tat), granted}
-end
+if ARGV[4] then return {0, 0, 0, now, string.format('%.0f', tat)} end
 return {0, 0, 0}
 """
 
@@ -262,18 +256,15 @@ class Answer(NamedTuple):
     """With rate="auto", a grant's time on the server's clock, in microseconds."""
     member: str | None = None
     """With rate="auto", the grant's member in the fleet's window log."""
-    fleet_granted: int | None = None
-    """With rate="auto" and no window known yet, the fleet's grants of the last minute."""
 
 
 def read_answer(reply: Any) -> Answer:
     """An ``Answer`` from the script's reply (three integers, then a grant's time and member)."""
     wait, paused, spread, *granted = reply
-    seconds = int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000
-    if not granted:
-        return Answer(*seconds)
-    fleet = int(granted[2]) if len(granted) > 2 and int(granted[2]) >= 0 else None
-    return Answer(*seconds, int(granted[0]), _text(granted[1]), fleet)
+    granted_at, member = (int(granted[0]), _text(granted[1])) if granted else (None, None)
+    return Answer(
+        int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000, granted_at, member
+    )
 
 
 def _text(value: Any) -> str:
