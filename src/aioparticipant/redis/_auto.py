@@ -39,7 +39,7 @@ import anyio
 from .._exceptions import InvalidParameterError
 from .._pacing import CUT, FIRST_LATENCY, Mode, Pacer
 from ._connection import Connection
-from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX
+from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX, text
 
 __all__ = ["FleetPacing", "fleet_for"]
 
@@ -283,7 +283,7 @@ class FleetPacing:
 
     def looked(self, now: float, reply: Any) -> None:
         """What the fleet learned, as Redis has it; newer than ours, it becomes ours."""
-        learned, version, taken = _text(reply[0]), int(reply[1]), int(reply[2])
+        learned, version, taken = text(reply[0]), int(reply[1]), int(reply[2])
         offered, self._publish = self._publish, False
         if not learned:
             self._look_at = now + LOOK_EVERY_UNKNOWN
@@ -298,9 +298,5 @@ class FleetPacing:
                 self._known = float(limit)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _mode(text: str) -> Mode:
-    return "window" if text == "window" else "bucket"
+def _mode(word: str) -> Mode:
+    return "window" if word == "window" else "bucket"

@@ -35,6 +35,7 @@ __all__ = [
     "Answer",
     "limit_keys",
     "read_answer",
+    "text",
 ]
 
 # GCRA with a reserve, behind the shared pause.
@@ -261,11 +262,12 @@ class Answer(NamedTuple):
 def read_answer(reply: Any) -> Answer:
     """An ``Answer`` from the script's reply (three integers, then a grant's time and member)."""
     wait, paused, spread, *granted = reply
-    granted_at, member = (int(granted[0]), _text(granted[1])) if granted else (None, None)
+    granted_at, member = (int(granted[0]), text(granted[1])) if granted else (None, None)
     return Answer(
         int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000, granted_at, member
     )
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A Redis reply's string (bytes unless the client decodes replies)."""
     return value.decode() if isinstance(value, bytes) else str(value)
