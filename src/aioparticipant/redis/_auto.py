@@ -22,10 +22,10 @@ thought safe (not probing) never raises it, it is at most 2% under the last.
 A second log keeps the learned window for the whole fleet, as a single
 process's pacer keeps its own: a grant is in it while in flight (up to four
 latencies), then from its answer's time (each process reports its answers
-with its next acquire), or out if refused; no grant while the last window's span (plus a little)
-holds the window's size. An even pace with a small burst can still put one
-request too many into a window, and so can a request held up between its
-grant and the server; the log cannot.
+with its next acquire), or out if refused; no grant while the last window's
+span (plus a little) holds the window's size. An even pace with a small
+burst can still put one request too many into a window, and so can a request
+held up between its grant and the server; the log cannot.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class FleetPacing:
         return max(2, math.ceil(self.pacer.rate * BURST_SECONDS))
 
     def gate(self) -> list[str | int]:
-        """``ACQUIRE_SCRIPT``'s window (its size in requests, its span in microseconds), then the answers to log.
+        """``ACQUIRE_SCRIPT``'s window (size in requests, span in µs), then the answers to log.
 
         The answers are taken: if the call fails, their grants stay in the
         window at their grants' times.
@@ -220,7 +220,10 @@ class FleetPacing:
             self._recount_at = now + min(0.5, SETTLE + latency)
 
     def granting(self, granted_at: int | None, member: str | None) -> None:
-        """The current task's request was granted at ``granted_at`` as ``member`` (``None``: not by Redis)."""
+        """This task's request was granted at ``granted_at``, as ``member`` in the window log.
+
+        ``None``: not granted by Redis.
+        """
         self._grant.set(None if granted_at is None or member is None else (granted_at, member))
 
     def _stretch(self, now: float, sent: float, granted: int | None) -> list[str | int]:

@@ -10,12 +10,12 @@ Keys. A limit named ``KEY`` lives in ``{KEY}`` (its GCRA state),
 at its time, for counting), ``{KEY}:refused`` (a minute of the grants whose
 requests the server refused) and ``{KEY}:window`` (the fleet's log of the
 server's window: each grant while in flight, then at its answer's time, or
-out if refused). The braces are a Redis Cluster hash tag: keys with the same tag
-live in the same slot, so one script may touch several, on a Redis Cluster
-as on a single Redis or Valkey. A ``KEY`` that already holds a hash tag (a ``{...}`` with something
-between the braces, as Redis Cluster defines it: the first ``{`` and the
-first ``}`` after it) is used as given, and its pause is ``KEY:pause``,
-which has the same tag.
+out if refused). The braces are a Redis Cluster hash tag: keys with the same
+tag live in the same slot, so one script may touch several, on a Redis
+Cluster as on a single Redis or Valkey. A ``KEY`` that already holds a hash
+tag (a ``{...}`` with something between the braces, as Redis Cluster defines
+it: the first ``{`` and the first ``}`` after it) is used as given, and its
+pause is ``KEY:pause``, which has the same tag.
 """
 
 from __future__ import annotations
