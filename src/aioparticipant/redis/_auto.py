@@ -193,11 +193,11 @@ class FleetPacing:
 
     def answered(self, now: float, status: int, latency: float, retry_after: float | None) -> None:
         """An answer to one of this process's requests; a new limit is recounted next."""
-        pacer = self.pacer
+        pacer, sent = self.pacer, self._sent.get()
         probe = pacer.probe
-        pacer.answered(now, status, latency, retry_after, sent=self._sent.get())
+        pacer.answered(now, status, latency, retry_after, sent=sent)
         pacer.advance(now)
-        grant, sent = self._grant.get(), self._sent.get()
+        grant = self._grant.get()
         granted = None if grant is None else grant[0]
         if grant is not None and sent is not None and len(self._answers) < 20_000:
             # In the window log until a window after its answer (on Redis's

@@ -131,11 +131,13 @@ if ARGV[4] then
   -- In the window log a request in flight is in the window until its answer
   -- is logged (or ARGV[7] has passed).
   local member = string.format('%.0f', tat)
-  for log, score in pairs({[KEYS[3]] = now, [KEYS[5]] = now + tonumber(ARGV[7])}) do
+  local function log_grant(log, score)  -- a minute of it kept
     redis.call('ZREMRANGEBYSCORE', log, '-inf', string.format('(%.0f', now - 60000000))
     redis.call('ZADD', log, string.format('%.0f', score), member)
     redis.call('PEXPIRE', log, 60000)
   end
+  log_grant(KEYS[3], now)
+  log_grant(KEYS[5], now + tonumber(ARGV[7]))
 end
 -- The key expires when the bucket is full again: an idle limit leaves nothing behind.
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
