@@ -106,7 +106,7 @@ class FleetPacing:
         self._answers: list[str | int] = []  # ACQUIRE_SCRIPT's moves in the window log
         # The grant (time, member) of the request this task sends: an attempt's
         # acquire and its answer run in one task, so its answer is matched to its grant.
-        self._grant: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
+        self._grant: contextvars.ContextVar[tuple[int, str, float] | None] = contextvars.ContextVar(
             "aioparticipant_grant", default=None
         )
         self._sent: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -201,11 +201,13 @@ class FleetPacing:
         granted = None if grant is None else grant[0]
         if grant is not None and sent is not None and len(self._answers) < 20_000:
             # In the window log until a window after its answer (on Redis's
-            # clock), or out. A grant counts a little past the window (the
-            # slack); the answer's time needs none.
+            # clock), or out. The answer is timed from when this process asked
+            # for the grant, which came after: whatever held the request on its
+            # way, the server counted it no later. A grant counts a little past
+            # the window (the slack); the answer's time needs none.
             seconds = pacer.window_seconds
             slack = self._span(seconds) - seconds if seconds else SLACK
-            answered = grant[0] + max(0.0, now - sent - slack) * 1e6
+            answered = grant[0] + max(0.0, now - grant[2] - slack) * 1e6
             self._answers += [grant[1], "-" if status == 429 else math.ceil(answered)]
         if status == 429 and granted is not None and len(self._refused) < 10_000:
             self._refused.append(granted)
@@ -219,12 +221,14 @@ class FleetPacing:
             self._cap = self._known * (1 - CUT) if at_pace else math.inf
             self._recount_at = now + min(0.5, SETTLE + latency)
 
-    def granting(self, granted_at: int | None, member: str | None) -> None:
+    def granting(self, granted_at: int | None, member: str | None, asked: float) -> None:
         """This task's request was granted at ``granted_at``, as ``member`` in the window log.
 
-        ``None``: not granted by Redis.
+        ``asked``: when this process asked for it (before the grant, on its own
+        clock). ``None``: not granted by Redis.
         """
-        self._grant.set(None if granted_at is None or member is None else (granted_at, member))
+        grant = None if granted_at is None or member is None else (granted_at, member, asked)
+        self._grant.set(grant)
 
     def _stretch(self, now: float, sent: float, granted: int | None) -> list[str | int]:
         """``COUNT_SCRIPT``'s bounds for the stretch the pacer just counted its limit over."""

@@ -256,6 +256,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         arguments: list[str | int] = [self._interval, self.burst, keep]
         if self._fleet is not None:
             arguments += self._fleet.gate()
+        asked = anyio.current_time()
         try:
             reply = await self._connection.acquire(self._keys, arguments)
         except REDIS_ERRORS as error:
@@ -269,7 +270,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         self._pause_warned = False
         answer = read_answer(reply)
         if self._fleet is not None and answer.wait == 0:
-            self._fleet.granting(answer.granted_at, answer.member)
+            self._fleet.granting(answer.granted_at, answer.member, asked)
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
         return answer
