@@ -76,6 +76,39 @@ async def test_a_bulk_waiter_is_served_when_the_burst_and_reserve_shrink_under_i
     assert bucket.burst == 1
 
 
+async def test_a_waiter_takes_its_token_sooner_when_the_rate_rises() -> None:
+    # A self-pacing limiter starts slow and raises its rate with the first
+    # answers: a waiter that went to sleep on the slow rate must not sleep it out.
+    bucket = TokenBucket(rate=1, burst=1)
+    await bucket.acquire(priority="bulk")  # the bucket is empty: the next token is a second away
+    waited = anyio.Event()
+
+    async def waiter() -> None:
+        await bucket.acquire(priority="bulk")
+        waited.set()
+
+    started = anyio.current_time()
+    async with anyio.create_task_group() as group:
+        group.start_soon(waiter)
+        await anyio.sleep(0.05)
+        assert not waited.is_set()
+        bucket.rate = 10  # the token is now 0.05 s away, not 0.95 s
+        with anyio.fail_after(0.6):
+            await waited.wait()
+    assert anyio.current_time() - started >= 0.09
+
+
+async def test_a_waiter_keeps_its_place_when_the_rate_falls() -> None:
+    bucket = TokenBucket(rate=20, burst=1)
+    await bucket.acquire()
+    started = anyio.current_time()
+    async with anyio.create_task_group() as group:
+        group.start_soon(bucket.acquire)
+        await anyio.sleep(0.01)
+        bucket.rate = 2  # the rest of its token now comes at 2/s
+    assert anyio.current_time() - started >= 0.2
+
+
 async def test_bad_rates_are_refused() -> None:
     for rate, burst in (
         (0, None),

@@ -96,6 +96,7 @@ class TokenBucket:
         self._updated: float | None = None
         self._paused_until = -math.inf
         self._queues = {"interactive": anyio.Lock(), "bulk": anyio.Lock()}
+        self._raised: anyio.Event | None = None  # set when the rate rises: sleepers wake
 
     def __repr__(self) -> str:
         return f"TokenBucket(rate={self.rate:g}, burst={self.burst}, reserve={self.reserve})"
@@ -108,7 +109,14 @@ class TokenBucket:
     @rate.setter
     def rate(self, rate: float) -> None:
         self._refill(anyio.current_time())  # tokens earned so far are earned at the old rate
-        self._rate = check_positive_number("rate", rate, what="a number of requests per second")
+        old, self._rate = (
+            self._rate,
+            check_positive_number("rate", rate, what="a number of requests per second"),
+        )
+        if self._rate > old and self._raised is not None:
+            # A waiter sleeping until its token at the old rate may have it sooner.
+            self._raised.set()
+            self._raised = None
 
     async def acquire(self, *, priority: Priority = "interactive") -> None:
         """Wait for a token in ``priority``'s lane and take it."""
@@ -134,13 +142,20 @@ class TokenBucket:
                 elif self._take(floor, now):
                     return
                 else:
-                    await anyio.sleep((floor + 1.0 - self._tokens) / self._rate)
+                    await self._sleep((floor + 1.0 - self._tokens) / self._rate)
 
     async def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` from now (a longer pause already set stands)."""
         until = anyio.current_time() + seconds
         if until > self._paused_until:
             self._paused_until = until
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep until a token is due, or until the rate rises (it may be due sooner)."""
+        if self._raised is None:
+            self._raised = anyio.Event()
+        with anyio.move_on_after(seconds):
+            await self._raised.wait()
 
     def _floor(self, interactive: bool) -> int:
         """Tokens a request of this lane must leave in the bucket."""
