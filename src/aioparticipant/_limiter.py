@@ -109,10 +109,8 @@ class TokenBucket:
     @rate.setter
     def rate(self, rate: float) -> None:
         self._refill(anyio.current_time())  # tokens earned so far are earned at the old rate
-        old, self._rate = (
-            self._rate,
-            check_positive_number("rate", rate, what="a number of requests per second"),
-        )
+        old = self._rate
+        self._rate = check_positive_number("rate", rate, what="a number of requests per second")
         if self._rate > old and self._raised is not None:
             # A waiter sleeping until its token at the old rate may have it sooner.
             self._raised.set()
