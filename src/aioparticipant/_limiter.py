@@ -79,7 +79,8 @@ class TokenBucket:
 
     ``pause_for(seconds)`` holds every request back until then: share one
     bucket between clients (``AsyncClient(limiter=bucket)``) and a 429 that
-    one of them receives pauses them all.
+    one of them receives pauses them all. ``rate`` may be changed while the
+    bucket is in use; waiters feel a rise at once.
     """
 
     def __init__(

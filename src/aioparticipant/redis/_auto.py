@@ -22,7 +22,8 @@ thought safe (not probing) never raises it, it is at most 2% under the last.
 A second log keeps the learned window for the whole fleet, as a single
 process's pacer keeps its own: a grant is in it while in flight (up to four
 latencies), then from its answer's time (each process reports its answers
-with its next acquire), or out if refused; no grant while the last window's
+with its next acquire, timed from when it asked for the grant), or out if
+refused; no grant while the last window's
 span (plus a little) holds the window's size. An even pace with a small
 burst can still put one request too many into a window, and so can a request
 held up between its grant and the server; the log cannot.
