@@ -17,6 +17,7 @@ import pytest
 from aioparticipant import InvalidParameterError, ParticipantUpdate
 from aioparticipant.emulator import Emulator
 from aioparticipant.redis import RedisRateLimiter
+from aioparticipant.redis._scripts import text
 from aioparticipant.testing import client_for
 
 CONFERENCE = "CF" + "2" * 32
@@ -381,3 +382,34 @@ def test_the_fleets_first_limit_is_its_count_whatever_one_process_counted_first(
     assert recount is not None
     fleet.recounted(102.0, [100, 0], recount[1])
     assert fleet.limit == 100.0  # not capped by a limit the fleet never had
+
+
+@pytest.mark.anyio
+async def test_of_two_counts_of_one_long_window_the_fleet_keeps_the_larger(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    # Each process counts the fleet's grants up to its own refused request's
+    # grant; a request granted after that one may still have reached the server
+    # first, so every count of the window is short. Two counts of one window
+    # (the second an echo: its request was sent before the first was
+    # published): the larger stands, and the others take it at their next look.
+    first, second = two_processes
+    assert first._fleet is not None
+    keys = [first._fleet.learned_key]
+    reply = await first._connection.fleet(keys, [f"{998 / 10.6!r} window 10.6", 0])
+    assert int(reply[2]) == 1  # the fleet's first count: 998
+    reply = await second._connection.fleet(keys, [f"{1000 / 10.6!r} window 10.6", 100_000])
+    assert int(reply[2]) == 1  # an echo that counted more: 1,000
+    assert float(text(reply[0]).split()[0]) * 10.6 == pytest.approx(1000)
+    reply = await first._connection.fleet(keys, [f"{999 / 10.6!r} window 10.6", 100_000])
+    assert int(reply[2]) == 0  # an echo that counted less leaves it
+    assert float(text(reply[0]).split()[0]) * 10.6 == pytest.approx(1000)
+    version = int(reply[1])
+    # A short limit's echo never raises it: counted by grant times, a short
+    # window's count may run over.
+    reply = await first._connection.fleet(keys, ["100.0 bucket 1.0", 0])  # a new event
+    assert int(reply[2]) == 1
+    reply = await second._connection.fleet(keys, ["105.0 bucket 1.0", 100_000])
+    assert int(reply[2]) == 0
+    assert text(reply[0]) == "100.0 bucket 1.0"
+    assert int(reply[1]) == version + 1

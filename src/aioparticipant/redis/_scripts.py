@@ -211,7 +211,11 @@ return redis.call('ZCARD', KEYS[1])
 # ARGV[1]  a limit just learned ("<limit> <mode> <seconds>"), or "" to read
 # ARGV[2]  with ARGV[1]: microseconds before now that the refused request it
 #          was learned from was sent. A limit published since then was learned
-#          from the same full window (this 429 is its echo): it stands.
+#          from the same full window (this 429 is its echo): it stands, unless
+#          both are long windows and this one holds more. Each process counts
+#          the fleet's grants up to its own refused request's grant, and a
+#          request granted later may still have reached the server first:
+#          every such count is short, and the largest is the closest.
 # Returns  {learned, version, taken}: taken is 1 when ARGV[1] became the
 #          limit. The hash expires after ten idle minutes.
 FLEET_SCRIPT = """
@@ -225,6 +229,17 @@ if ARGV[1] ~= '' then
     redis.call('HSET', KEYS[1], 'learned', ARGV[1], 'at', string.format('%.0f', now))
     redis.call('HINCRBY', KEYS[1], 'version', 1)
     taken = 1
+  else
+    local function size(learned)  -- a long window's size in requests, else nil
+      local limit, mode, seconds = string.match(learned, '^(%S+) (%S+) (%S+)$')
+      if mode == 'window' then return tonumber(limit) * tonumber(seconds) end
+    end
+    local offered, current = size(ARGV[1]), size(redis.call('HGET', KEYS[1], 'learned') or '')
+    if offered and current and offered >= current + 0.5 then
+      redis.call('HSET', KEYS[1], 'learned', ARGV[1])  -- the same event: its time stands
+      redis.call('HINCRBY', KEYS[1], 'version', 1)
+      taken = 1
+    end
   end
 end
 redis.call('PEXPIRE', KEYS[1], 600000)
