@@ -13,7 +13,9 @@ its pacer counted its own, ending at the refused request's own grant
 (``FLEET_SCRIPT``), and the others take it at their next look, every half
 second (every 10 ms while none is known). A 429 for a request sent before
 the latest limit was published is an echo of the window that taught it:
-the limit stands, and the process that met the echo takes it too. A process
+the limit stands, and the process that met the echo takes it too (on a long
+window the larger count stands: each ends at its own refused grant, so each
+is short). A process
 that joins later starts from it. A 429 pauses every process, as with any
 ``RedisRateLimiter``. Counted by grant times, a limit is off by what the
 requests' delays between grant and server spread them: a 429 at the pace
