@@ -9,26 +9,26 @@ requests the server refused (``REFUSE_SCRIPT``). When a process learns from
 a 429, it waits a moment for the 429s of requests sent before that one to
 come in, then counts the fleet's grants less its refusals over the stretch
 its pacer counted its own, ending at the refused request's own grant
-(``COUNT_SCRIPT``), and that is the fleet's limit; it publishes it to the key
-(``FLEET_SCRIPT``), and the others take it at their next look, every half
-second (every 10 ms while none is known). A 429 for a request sent before
-the latest limit was published is an echo of the window that taught it:
-the limit stands, and the process that met the echo takes it too (on a long
-window the larger count stands: each ends at its own refused grant, so each
-is short). A process
-that joins later starts from it. A 429 pauses every process, as with any
-``RedisRateLimiter``. Counted by grant times, a limit is off by what the
-requests' delays between grant and server spread them: a 429 at the pace
-thought safe (not probing) never raises it, it is at most 2% under the last.
+(``COUNT_SCRIPT``), and that is the fleet's limit; it publishes it to the
+key (``FLEET_SCRIPT``), and the others take it at their next look, every
+half second (every 10 ms while none is known). A 429 for a request sent
+before the latest limit was published is an echo of the window that taught
+it: the limit stands, and the process that met the echo takes it too (on a
+long window the larger count stands: each ends at its own refused grant, so
+each is short). A process that joins later starts from it. A 429 pauses
+every process, as with any ``RedisRateLimiter``. Counted by grant times, a
+limit is off by what the requests' delays between grant and server spread
+them: a 429 at the pace thought safe (not probing) never raises it, it is at
+most 2% under the last.
 
 A second log keeps the learned window for the whole fleet, as a single
 process's pacer keeps its own: a grant is in it while in flight (up to four
 latencies), then from its answer's time (each process reports its answers
 with its next acquire, timed from when it asked for the grant), or out if
-refused; no grant while the last window's
-span (plus a little) holds the window's size. An even pace with a small
-burst can still put one request too many into a window, and so can a request
-held up between its grant and the server; the log cannot.
+refused; no grant while the last window's span (plus a little) holds the
+window's size. An even pace with a small burst can still put one request too
+many into a window, and so can a request held up between its grant and the
+server; the log cannot.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class FleetPacing:
         self._cap = math.inf  # the most a recount may find (a 429 at the pace thought safe)
         self._refused: list[str | int] = []  # the grants of refused requests, to log
         self._answers: list[str | int] = []  # ACQUIRE_SCRIPT's moves in the window log
-        # The grant (time, member) of the request this task sends: an attempt's
+        # The grant (time, member, asked at) of the request this task sends: an attempt's
         # acquire and its answer run in one task, so its answer is matched to its grant.
         self._grant: contextvars.ContextVar[tuple[int, str, float] | None] = contextvars.ContextVar(
             "aioparticipant_grant", default=None
