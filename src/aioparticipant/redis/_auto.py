@@ -227,8 +227,8 @@ class FleetPacing:
     def granting(self, granted_at: int | None, member: str | None, asked: float) -> None:
         """This task's request was granted at ``granted_at``, as ``member`` in the window log.
 
-        ``asked``: when this process asked for it (before the grant, on its own
-        clock). ``None``: not granted by Redis.
+        Both ``None``: not granted by Redis. ``asked``: when this process asked
+        for it, on its own clock (before the grant; its answer is timed from here).
         """
         grant = None if granted_at is None or member is None else (granted_at, member, asked)
         self._grant.set(grant)
