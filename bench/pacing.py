@@ -17,7 +17,7 @@ processes send 20×R updates between them with ``client.bulk(concurrency=64)``:
   every 429 pauses it for its Retry-After).
 
 Columns: ``rate/R`` (updates ÷ wall time ÷ R: all processes, first start to
-last finish), ``429%`` (429 answers ÷ requests, counted by the emulator),
+last finish; each process builds its client, then all start together), ``429%`` (429 answers ÷ requests, counted by the emulator),
 ``conv s`` (seconds until the learned limit was within ±10% of R, for the
 first process), ``learned`` (the limit learned at the end). The child
 processes are this same script (``serve``, ``client``). Nothing is asserted.
@@ -34,8 +34,10 @@ the limiter.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -119,6 +121,10 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
                 limits.append((time.monotonic(), getattr(client.limiter, "limit", None)))
                 await anyio.sleep(0.1)
 
+        # Every process starts when the last is ready (see one_row): the
+        # interpreters' start-up skew is the harness's, not the limiter's.
+        print("ready", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)
         started = time.monotonic()
         async with anyio.create_task_group() as group:
             group.start_soon(sample)
@@ -195,6 +201,20 @@ class RedisServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def start_together(children: list[subprocess.Popen[str]]) -> None:
+    """Let the clients go at once, when each has its client built (or has died, or a minute passed)."""
+    deadline = time.monotonic() + 60
+    for child in children:
+        assert child.stdout is not None
+        if select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            child.stdout.readline()  # "ready", or "" from a child that failed
+    for child in children:
+        assert child.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.write("go\n")
+            child.stdin.flush()
+
+
 def one_row(
     rate: float,
     window: float,
@@ -230,9 +250,14 @@ def one_row(
                 argv += ["--redis-url", redis.url, "--redis-key", key]
             children.append(
                 subprocess.Popen(
-                    [PYTHON, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                    [PYTHON, *argv],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
                 )
             )
+        start_together(children)
         outputs = []
         for child in children:
             try:
