@@ -263,3 +263,23 @@ async def test_bulk_waiters_leave_a_shared_pause_staggered_interactive_ones_at_o
     assert max(interactive) < 0.2 + 0.1  # interactive requests do not wait out the stagger
     # An interactive waiter ending the pause does not release the staggered bulk waiters early.
     assert sum(t < 0.25 for t in bulk) < 15
+
+
+async def test_without_stagger_bulk_waiters_leave_a_shared_pause_together() -> None:
+    from aioparticipant._limiter import SharedPause
+
+    # A self-pacing limiter spaces what the pause held at the pace it learned.
+    pause = SharedPause(stagger=False)
+    pause.pause_for(0.2)
+    started = anyio.current_time()
+    left: list[float] = []
+
+    async def waiter() -> None:
+        await pause.wait("bulk")
+        left.append(anyio.current_time() - started)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(waiter)
+    assert min(left) >= 0.2 - 0.005
+    assert max(left) < 0.2 + 0.1  # with the stagger, over up to 0.2 s more

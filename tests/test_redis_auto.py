@@ -8,6 +8,7 @@ measures two real processes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import AsyncIterator, Iterator
 
@@ -331,7 +332,8 @@ async def test_an_answer_moves_its_grant_in_the_fleets_window_and_a_429_takes_it
     fleet = FleetPacing("{key}")
 
     async def one_request(granted_at: int, member: str, status: int) -> None:
-        fleet.granting(granted_at, member, anyio.current_time())
+        now = anyio.current_time()
+        fleet.granting(now, granted_at, member, now)
         await anyio.sleep(0.03)  # held up between the grant and its sending (a busy loop)
         fleet.let_go()
         await anyio.sleep(0.05)
@@ -413,3 +415,95 @@ async def test_of_two_counts_of_one_long_window_the_fleet_keeps_the_larger(
     assert int(reply[2]) == 0
     assert text(reply[0]) == "100.0 bucket 1.0"
     assert int(reply[1]) == version + 1
+
+
+def test_at_first_contact_the_fleet_keeps_one_clients_share_of_all_its_grants_in_flight() -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing("{key}")
+    fleet.granting(1.0, 1, "1", 0.99, fleet_granted=1)  # the first ask opens the connection
+    fleet.granting(1.1, 2, "2", 1.1 - 0.0005, fleet_granted=800)  # a round trip of 0.5 ms
+    fleet.answered(1.2, 200, 0.002, None)
+    # This process was admitted once, but the fleet was granted 800: as one client
+    # it keeps 1.25 % of them in flight (10). A 429 stops the other processes only
+    # once relayed through Redis, so the round trip counts as latency.
+    assert fleet.rate == pytest.approx(10 / (0.002 + 0.0005))
+    assert fleet.pacer.rate == pytest.approx(2 / 0.002)  # what it alone would keep
+    assert fleet.burst == 2  # and no more back to back than it alone would
+    fleet.answered(1.3, 429, 0.002, 1.0)  # a limit learned: its pace, shared
+    assert fleet.pacer.mode == "bucket"
+    assert fleet.rate == fleet.pacer.rate
+
+
+@pytest.mark.anyio
+async def test_each_grant_at_first_contact_tells_the_fleets_grants_so_far(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    first, second = two_processes
+    assert first._fleet is not None
+    assert second._fleet is not None
+    await admitted(first, 3)
+    await admitted(second, 1)
+    assert second._fleet._fleet_granted == 4  # its own one and the first's three
+    await refused_after(first, 2)  # a limit learned: no longer first contact
+    await anyio.sleep(1.1)  # its window has emptied
+    answer = await second._ask("interactive")
+    assert answer is not None
+    assert answer.wait == 0
+    assert answer.fleet_granted is None
+
+
+def test_an_acquire_reply_reads_with_and_without_the_fleets_count() -> None:
+    from aioparticipant.redis._scripts import read_answer
+
+    assert read_answer([0, 0, 0]).fleet_granted is None
+    assert read_answer([0, 0, 0, 5, b"5", -1]).fleet_granted is None  # a window is known
+    answer = read_answer([0, 0, 0, 5, b"5", 7])
+    assert (answer.granted_at, answer.member, answer.fleet_granted) == (5, "5", 7)
+
+
+@pytest.mark.anyio
+async def test_a_waiter_asleep_at_the_guessed_first_pace_goes_when_the_first_answer_comes(
+    redis_url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aioparticipant._pacing
+
+    # Until the first answer the pace is a guess at the latency: here 2 a second.
+    monkeypatch.setattr(aioparticipant._pacing, "FIRST_LATENCY", 1.0)
+    async with RedisRateLimiter(redis_url, key=key, rate="auto") as limiter:
+        await limiter.acquire(priority="bulk")
+        started = anyio.current_time()
+        async with anyio.create_task_group() as group:
+            group.start_soon(functools.partial(limiter.acquire, priority="bulk"))  # asleep at 2/s
+            await anyio.sleep(0.05)
+            limiter.observe(200, 0.005, None)  # 5 ms answers: hundreds a second
+        # It asked again at the pace the answer told, not at the guessed one.
+        assert anyio.current_time() - started < 0.4
+
+
+@pytest.mark.anyio
+async def test_requests_that_come_at_once_share_one_look_at_what_the_fleet_learned(
+    redis_url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aioparticipant.redis._connection import Connection
+
+    looking, most, looks = 0, 0, 0
+    original = Connection.fleet
+
+    async def counting(self: Connection, keys: list[str], args: list[str | int]) -> object:
+        nonlocal looking, most, looks
+        looking, looks = looking + 1, looks + 1
+        most = max(most, looking)
+        try:
+            return await original(self, keys, args)
+        finally:
+            looking -= 1
+
+    monkeypatch.setattr(Connection, "fleet", counting)
+    async with RedisRateLimiter(redis_url, key=key, rate="auto") as limiter:
+        with anyio.move_on_after(0.1):
+            async with anyio.create_task_group() as group:
+                for _ in range(30):  # a bulk run's workers, all at once at a cold start
+                    group.start_soon(functools.partial(limiter.acquire, priority="bulk"))
+    assert looks >= 1
+    assert most == 1

@@ -6,6 +6,8 @@ Set AIOPARTICIPANT_REQUIRE_REDIS=1 to fail, not skip, when redis-server is missi
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import pickle
 import subprocess
@@ -279,6 +281,67 @@ async def test_the_script_is_loaded_again_after_redis_forgets_it(redis_url: str,
         assert inspector.exists(limit_keys(key)[0]) == 1
     finally:
         inspector.close()
+
+
+@pytest.mark.anyio
+async def test_the_first_call_loads_every_script_so_the_first_pause_needs_no_extra_trip(
+    redis_url: str, key: str
+) -> None:
+    from aioparticipant.redis._connection import _SCRIPTS
+
+    inspector = redis.Redis.from_url(redis_url)
+    try:
+        inspector.script_flush()
+        async with RedisRateLimiter(redis_url, key=key, rate=10, burst=2) as limiter:
+            await limiter.acquire()
+        shas = [hashlib.sha1(script.encode()).hexdigest() for script in _SCRIPTS]  # noqa: S324
+        assert inspector.script_exists(*shas) == [True] * len(_SCRIPTS)
+    finally:
+        inspector.close()
+
+
+@pytest.mark.anyio
+async def test_grants_at_a_slower_rate_hold_a_faster_rate_for_one_burst_at_most(
+    redis_url: str, key: str
+) -> None:
+    async with RedisRateLimiter(redis_url, key=key, rate=4, burst=2) as limiter:
+        for _ in range(2):
+            await limiter.acquire()  # the limit is full for the next half second at 4/s
+        limiter.rate = 1000.0  # the pace rose (rate="auto" learns it does)
+        # The debt at the old rate is forgiven down to one burst at the new one,
+        # and that is kept: the wait given is the wait, not asked again forever.
+        with anyio.fail_after(0.2):
+            for _ in range(3):
+                await limiter.acquire()
+
+
+@pytest.mark.anyio
+async def test_callers_that_come_at_once_ask_redis_one_at_a_time(
+    redis_url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aioparticipant.redis._connection import Connection
+
+    asking, most = 0, 0
+    original = Connection.acquire
+
+    async def counting(self: Connection, keys: list[str], args: list[str | int]) -> object:
+        nonlocal asking, most
+        asking += 1
+        most = max(most, asking)
+        try:
+            return await original(self, keys, args)
+        finally:
+            asking -= 1
+
+    monkeypatch.setattr(Connection, "acquire", counting)
+    async with (
+        RedisRateLimiter(redis_url, key=key, rate=1000, burst=50) as limiter,
+        anyio.create_task_group() as group,
+    ):
+        for _ in range(30):
+            group.start_soon(functools.partial(limiter.acquire, priority="bulk"))
+    # Not thirty round trips at once, each on a connection of its own.
+    assert most == 1
 
 
 @pytest.mark.anyio

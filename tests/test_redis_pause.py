@@ -173,3 +173,31 @@ async def test_a_bad_pause_is_refused_naming_it(seconds: object) -> None:
 def test_every_key_of_a_limit_shares_one_hash_tag(key: str, state: str, pause: str) -> None:
     assert limit_keys(key) == (state, pause)
     assert key_slot(state.encode()) == key_slot(pause.encode())  # redis-py's own rule
+
+
+@pytest.mark.anyio
+async def test_under_auto_bulk_waiters_leave_a_pause_together_at_the_fleets_pace(
+    redis_url: str, key: str
+) -> None:
+    first = RedisRateLimiter(redis_url, key=key, rate="auto")
+    second = RedisRateLimiter(redis_url, key=key, rate="auto")
+    async with first, second:
+        for limiter in (first, second):
+            assert limiter._fleet is not None
+            limiter._fleet.pacer.adopt(anyio.current_time(), 1000.0, "bucket", 1.0)
+            await limiter.acquire(priority="bulk")
+        await first.pause_for(0.3)  # its 429: the other process hears of it from Redis
+        started = anyio.current_time()
+        granted: list[float] = []
+
+        async def take() -> None:
+            await second.acquire(priority="bulk")
+            granted.append(anyio.current_time() - started)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(take)
+    # The pace spaces them (1 ms apart); a stagger over the pause's length
+    # would hold some for up to 0.3 s more.
+    assert min(granted) >= 0.3 - 0.02
+    assert max(granted) < 0.3 + 0.12, granted

@@ -112,7 +112,8 @@ class Pipeline:
         self._limiter_observe: Callable[[int, float, float | None], None] | None = getattr(
             limiter, "observe", None
         )
-        self._pause = SharedPause()
+        # A self-pacing limiter (it observes answers) spaces what a pause held.
+        self._pause = SharedPause(stagger=self._limiter_observe is None)
         self._backoff = backoff
         self.closed = False
         self.stats = ClientStats()

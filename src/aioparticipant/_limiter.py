@@ -207,19 +207,22 @@ class SharedPause:
     When the pause ends, interactive requests go at once; bulk ones do not
     all leave at the same instant: each adds its own random delay of up to a
     second (at most the pause's length), so the requests that piled up do not
-    hit the server as one burst and earn the next 429 together.
+    hit the server as one burst and earn the next 429 together. With
+    ``stagger=False`` they all go at once: a self-pacing limiter spaces them
+    at the pace it learned, and a stagger would only slow the restart.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, stagger: bool = True) -> None:
         self._until = -math.inf
         self._spread = 0.0
+        self._stagger = stagger
 
     def pause_for(self, seconds: float) -> None:
         """Hold every attempt back for ``seconds`` from now (an earlier, longer pause stands)."""
         until = anyio.current_time() + seconds
         if until > self._until:
             self._until = until
-            self._spread = min(seconds, _MAX_SPREAD)
+            self._spread = min(seconds, _MAX_SPREAD) if self._stagger else 0.0
 
     async def wait(self, priority: Priority = "interactive") -> None:
         """Return once no pause is in force (for bulk, a random moment after it ends)."""

@@ -1,8 +1,13 @@
 """``RedisRateLimiter(rate="auto")``: the processes on a key learn one limit, as one client.
 
 Every process runs a ``Pacer`` on its own requests and answers, and the
-shared script paces the whole fleet at the pacer's pace. What a single
-process cannot see is what the others sent, and a limit is learned by
+shared script paces the whole fleet at the pacer's pace. At first contact
+each grant tells how many the fleet was granted so far, and the fleet keeps
+one client's share of them in flight (1.25%, at least 2), over a latency
+plus a round trip to Redis: a 429 stops the other processes only once its
+process has relayed the pause, and what they send meanwhile is refused too.
+A pause under "auto" has no stagger: the pace spaces what it held. What a
+single process cannot see is what the others sent, and a limit is learned by
 counting what the server let through. So the shared script also logs every
 grant at its time on Redis's clock, and every process logs the grants of the
 requests the server refused (``REFUSE_SCRIPT``). When a process learns from
@@ -40,7 +45,7 @@ from typing import Any, Final
 import anyio
 
 from .._exceptions import InvalidParameterError
-from .._pacing import CUT, FIRST_LATENCY, Mode, Pacer
+from .._pacing import CUT, FIRST_LATENCY, START_IN_FLIGHT, START_SHARE, Mode, Pacer
 from ._connection import Connection
 from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX, text
 
@@ -69,6 +74,8 @@ SETTLE: Final = 0.02
 FLIGHT_LATENCIES: Final = 4.0
 FLIGHT_LEAST: Final = 0.05
 FLIGHT_MOST: Final = 2.0
+#: The weight of the newest ask in the average round trip to Redis.
+ROUND_TRIP_WEIGHT: Final = 0.1
 #: The shared burst, in seconds' worth of the pace (at least 2): small, so
 #: that the processes' requests reach the server as evenly as they were granted.
 BURST_SECONDS: Final = 0.02
@@ -116,11 +123,21 @@ class FleetPacing:
             "aioparticipant_fleet_sent", default=None
         )
         self._publish = False
+        self._fleet_granted = 0  # at first contact, the fleet's grants as last told
+        self._round_trip, self._asks = 0.0, 0  # seconds an ask for a grant takes, on average
 
     @property
     def rate(self) -> float:
-        """The fleet's pace."""
-        return self.pacer.rate
+        """The fleet's pace (at first contact, its share in flight over a latency and a relay)."""
+        pacer = self.pacer
+        if pacer.mode != "start" or pacer.latency is None:
+            return pacer.rate
+        # As one client: a share of all the fleet's grants in flight. A 429
+        # stops the others only once its process has relayed the pause
+        # through Redis, and what they send meanwhile is refused too: the
+        # round trip counts as latency.
+        in_flight = max(START_IN_FLIGHT, START_SHARE * max(self._fleet_granted, pacer.admitted))
+        return in_flight / (pacer.latency + self._round_trip)
 
     @property
     def limit(self) -> float | None:
@@ -224,14 +241,29 @@ class FleetPacing:
             self._cap = self._known * (1 - CUT) if at_pace else math.inf
             self._recount_at = now + min(0.5, SETTLE + latency)
 
-    def granting(self, granted_at: int | None, member: str | None, asked: float) -> None:
+    def granting(
+        self,
+        now: float,
+        granted_at: int | None,
+        member: str | None,
+        asked: float,
+        fleet_granted: int | None = None,
+    ) -> None:
         """This task's request was granted at ``granted_at``, as ``member`` in the window log.
 
         Both ``None``: not granted by Redis. ``asked``: when this process asked
-        for it, on its own clock (before the grant; its answer is timed from here).
+        for it, on its own clock (before the grant; its answer is timed from
+        here). ``fleet_granted``: at first contact, the fleet's grants so far.
         """
         grant = None if granted_at is None or member is None else (granted_at, member, asked)
         self._grant.set(grant)
+        # The first ask opens a connection and loads the scripts: not a round trip.
+        if self._asks:
+            weight = max(ROUND_TRIP_WEIGHT, 1 / self._asks)  # the first averaged plainly
+            self._round_trip += weight * (now - asked - self._round_trip)
+        self._asks += 1
+        if fleet_granted is not None:
+            self._fleet_granted = max(self._fleet_granted, fleet_granted)
 
     def _stretch(self, now: float, sent: float, granted: int | None) -> list[str | int]:
         """``COUNT_SCRIPT``'s bounds for the stretch the pacer just counted its limit over."""
@@ -285,6 +317,9 @@ class FleetPacing:
         """``FLEET_SCRIPT``'s arguments when it is time to publish or look, else ``None``."""
         if not self._publish and now < self._look_at:
             return None
+        # One look at a time: the requests that come meanwhile wait for no
+        # round trip (nor open a connection each, at a cold start).
+        self._look_at = now + LOOK_EVERY_UNKNOWN
         pacer = self.pacer
         if self._publish and pacer.limit is not None:
             sent_before = max(0, math.floor((now - pacer.counted[1]) * 1e6))

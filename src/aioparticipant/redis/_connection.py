@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -139,6 +139,9 @@ class Connection:
         self._sync_scripts = (
             None if sync_client is None else tuple(map(sync_client.register_script, _SCRIPTS))
         )
+        # Every script is loaded with the first call: the first 429's pause,
+        # which the other processes wait to hear of, costs no extra round trip.
+        self._async_loaded = self._sync_loaded = False
         self._probing = False
         self.probe_answered = False
         self._probe_task: asyncio.Task[None] | None = None
@@ -165,9 +168,13 @@ class Connection:
 
     async def _run(self, which: int, keys: list[str], args: list[str | int]) -> Any:
         if self._async_scripts is not None and _on_asyncio():
+            if not self._async_loaded:
+                await self._load_async()
             return await self._async_scripts[which](keys=keys, args=args)
         if self._sync_scripts is not None:
             call = functools.partial(_run_unless_cancelled, self._sync_scripts[which], keys, args)
+            if not self._sync_loaded:
+                call = functools.partial(self._load_sync_then, call)
             return await anyio.to_thread.run_sync(call)
         raise RuntimeError(
             "RedisRateLimiter.from_client() was given a redis.asyncio client, which "
@@ -175,6 +182,24 @@ class Connection:
             "synchronous redis.Redis (or redis.RedisCluster) client instead, or build "
             "the limiter from a URL"
         )
+
+    async def _load_async(self) -> None:
+        assert self.async_client is not None
+        self._async_loaded = True  # the others meanwhile load on NOSCRIPT, as after a restart
+        try:
+            for script in _SCRIPTS:
+                await self.async_client.script_load(script)
+        except BaseException:
+            self._async_loaded = False
+            raise
+
+    def _load_sync_then(self, call: Callable[[], Any]) -> Any:
+        assert self.sync_client is not None
+        if not self._sync_loaded:
+            for script in _SCRIPTS:
+                self.sync_client.script_load(script)
+            self._sync_loaded = True
+        return call()
 
     def start_probe(self) -> None:
         """Ask Redis for a PING in the background; ``probe_answered`` turns true if it answers.

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from .._lanes import BULK, INTERACTIVE, Priority
+from .._lanes import BULK, Priority
 
 __all__ = ["Lanes", "LocalPause", "bulk_keep"]
 
@@ -43,6 +43,7 @@ class Lanes:
         self.bulk_queue = anyio.Lock()
         self.interactive = 0
         self._no_interactive: anyio.Event | None = None
+        self._woken: anyio.Event | None = None
 
     def queue(self, lane: Priority) -> anyio.Lock:
         """The queue of ``lane``."""
@@ -66,6 +67,21 @@ class Lanes:
                 self._no_interactive = anyio.Event()
             await self._no_interactive.wait()
 
+    def wake(self) -> None:
+        """Have every waiter asleep until its turn ask Redis again now (the pace rose)."""
+        if self._woken is not None:
+            self._woken.set()
+            self._woken = None
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds``; ``True`` if ``wake()`` ended it sooner."""
+        if self._woken is None:
+            self._woken = anyio.Event()
+        woken = self._woken
+        with anyio.move_on_after(seconds):
+            await woken.wait()
+        return woken.is_set()
+
     async def take(
         self,
         lane: Priority,
@@ -79,22 +95,18 @@ class Lanes:
         same before asking again from the queue.
         """
         retry_at = -math.inf
-        queue = self.queue(lane)
-        if not queue.locked() and (lane == INTERACTIVE or not self.interactive):
-            # Fast path: nobody of this lane (or, for bulk, nobody interactive) is waiting.
-            wait = await ask()
-            if wait is None or wait == 0:
-                return wait == 0
-            retry_at = anyio.current_time() + wait
-        # Past the limit, one waiter per lane asks Redis at a time, in arrival order.
-        async with queue:
+        # One caller per lane asks Redis at a time, in arrival order: callers
+        # that come at once wait for its answer, not each for a connection of
+        # its own (a cold start would open dozens).
+        async with self.queue(lane):
             while True:
                 if lane == BULK and self.interactive:
                     await self.wait_for_interactive()
                     continue
                 delay = retry_at - anyio.current_time()
                 if delay > 0:
-                    await anyio.sleep(delay)
+                    if await self._sleep(delay):
+                        retry_at = -math.inf
                     continue
                 if held():
                     return False  # waited out in acquire(), outside the queue

@@ -206,6 +206,11 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         assert self._fleet is not None
         with contextlib.suppress(*REDIS_ERRORS):  # an acquire reports a dead Redis
             await self._fleet.keep_up(self._connection)
+        self._take_pace()
+
+    def _take_pace(self) -> None:
+        """rate="auto": ask Redis at the fleet's pace as this process now knows it."""
+        assert self._fleet is not None
         if self._fleet.rate != self._rate:
             self.rate, self.burst = self._fleet.rate, self._fleet.burst
             self.reserve = default_reserve(self.burst)
@@ -233,7 +238,10 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
     def observe(self, status: int, latency: float, retry_after: float | None) -> None:
         """With ``rate="auto"``: an HTTP answer (the client calls this), to learn from."""
         if self._fleet is not None:
+            guessed = self._fleet.pacer.latency is None  # the pace so far guessed the latency
             self._fleet.answered(anyio.current_time(), status, latency, retry_after)
+            if guessed and self._fleet.rate > self._rate:
+                self._lanes.wake()  # waiters asleep at the guessed pace ask at the known one
 
     async def _acquire_from_redis(self, lane: Priority, arrived: float, stagger: float) -> bool:
         """Take a slot in ``lane``: ``True`` once taken, ``False`` to wait a pause or fall back."""
@@ -252,6 +260,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         """Ask Redis for a slot in ``lane``; ``None`` if Redis is unreachable and we fall back."""
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
+        if self._fleet is not None:
+            self._take_pace()  # a waiter asking again asks at the pace as it is now
         keep = bulk_keep(self.reserve, self._rate) if lane == BULK else 0
         arguments: list[str | int] = [self._interval, self.burst, keep]
         if self._fleet is not None:
@@ -270,7 +280,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         self._pause_warned = False
         answer = read_answer(reply)
         if self._fleet is not None and answer.wait == 0:
-            self._fleet.granting(answer.granted_at, answer.member, asked)
+            now = anyio.current_time()
+            self._fleet.granting(now, answer.granted_at, answer.member, asked, answer.fleet_granted)
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
         return answer
@@ -289,7 +300,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             return
         if self._fleet is not None:
             self._fleet.pacer.hold(anyio.current_time(), seconds)
-        spread = min(seconds, MAX_SPREAD)
+        # rate="auto": the fleet's pace spaces what the pause held; no stagger.
+        spread = 0.0 if self._fleet is not None else min(seconds, MAX_SPREAD)
         self._pause.extend(seconds, spread)
         if self._fallback is not None and self._fallback.in_use():
             await self._fallback.bucket.pause_for(seconds)

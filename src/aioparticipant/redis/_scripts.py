@@ -69,7 +69,8 @@ __all__ = [
 #          the time to wait before asking again, nothing logged. paused is 1
 #          when the wait is a shared pause, whose stagger bound is spread.
 #          With ARGV[4], a grant returns its time (its score in the logs) and
-#          its member too.
+#          its member too, and while no window is known (first contact) the
+#          fleet's grants so far (a minute of them; else -1).
 ACQUIRE_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
@@ -90,19 +91,26 @@ end
 local interval = tonumber(ARGV[1])
 local capacity = interval * tonumber(ARGV[2])
 local usable = capacity - interval * tonumber(ARGV[3])
+local function keep(tat)  -- the key expires when the bucket is full again
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+end
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then
   tat = now
 elseif tat > now + capacity then
-  -- Only if the server's clock stepped back (or a slower limit shares the
-  -- key): never make anyone wait longer than one full burst takes to refill.
+  -- The clock stepped back, or grants at a slower rate (a pace that has
+  -- risen since) left it: never make anyone wait longer than one full burst
+  -- takes to refill at the rate asked for, and keep that, so the wait given is
+  -- the wait.
   tat = now + capacity
+  keep(tat)
 end
 local wait = tat + interval - usable - now
 if wait > 0 then
   return {math.ceil(wait), 0, 0}
 end
 tat = tat + interval
+local first_contact = false
 if ARGV[4] then
   -- rate="auto": the learned window kept, and a minute of grants for the learners.
   local size, span = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -115,6 +123,7 @@ if ARGV[4] then
     end
   end
   size = math.floor(size + 1e-6)
+  first_contact = size < 1
   if size >= 1 then
     local since = string.format('(%.0f', now - span)
     local held = redis.call('ZCOUNT', KEYS[5], since, '+inf')
@@ -139,9 +148,11 @@ if ARGV[4] then
   log_grant(KEYS[3], now)
   log_grant(KEYS[5], now + tonumber(ARGV[7]))
 end
--- The key expires when the bucket is full again: an idle limit leaves nothing behind.
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
-if ARGV[4] then return {0, 0, 0, now, string.format('%.0f', tat)} end
+keep(tat)  -- an idle limit leaves nothing behind
+if ARGV[4] then
+  local granted = first_contact and redis.call('ZCARD', KEYS[3]) or -1
+  return {0, 0, 0, now, string.format('%.0f', tat), granted}
+end
 return {0, 0, 0}
 """
 
@@ -274,15 +285,18 @@ class Answer(NamedTuple):
     """With rate="auto", a grant's time on the server's clock, in microseconds."""
     member: str | None = None
     """With rate="auto", the grant's member in the fleet's window log."""
+    fleet_granted: int | None = None
+    """With rate="auto" at first contact (no window known), the fleet's grants so far."""
 
 
 def read_answer(reply: Any) -> Answer:
-    """An ``Answer`` from the script's reply (three integers, then a grant's time and member)."""
+    """An ``Answer`` from the script's reply (three integers, then a grant's time, member, count)."""
     wait, paused, spread, *granted = reply
-    granted_at, member = (int(granted[0]), text(granted[1])) if granted else (None, None)
-    return Answer(
-        int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000, granted_at, member
-    )
+    seconds = int(wait) / 1_000_000, bool(int(paused)), int(spread) / 1_000_000
+    if not granted:
+        return Answer(*seconds)
+    count = int(granted[2]) if len(granted) > 2 else -1
+    return Answer(*seconds, int(granted[0]), text(granted[1]), None if count < 0 else count)
 
 
 def text(value: Any) -> str:
