@@ -507,3 +507,11 @@ async def test_requests_that_come_at_once_share_one_look_at_what_the_fleet_learn
                     group.start_soon(functools.partial(limiter.acquire, priority="bulk"))
     assert looks >= 1
     assert most == 1
+
+
+def test_answers_that_took_no_time_at_first_contact_leave_the_pace_to_the_learner() -> None:
+    from aioparticipant.redis._auto import FleetPacing
+
+    fleet = FleetPacing("{key}")
+    fleet.answered(1.0, 200, 0.0, None)  # a clock too coarse to see it
+    assert fleet.rate == fleet.pacer.rate > 0

@@ -130,7 +130,7 @@ class FleetPacing:
     def rate(self) -> float:
         """The fleet's pace (at first contact, its share in flight over a latency and a relay)."""
         pacer = self.pacer
-        if pacer.mode != "start" or pacer.latency is None:
+        if pacer.mode != "start" or not pacer.latency:
             return pacer.rate
         # As one client: a share of all the fleet's grants in flight. A 429
         # stops the others only once its process has relayed the pause
