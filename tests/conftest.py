@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,9 @@ from .netservers import (
     start_tinyproxy,
 )
 from .rawserver import FLAVOUR_IDS, FLAVOURS
+
+if TYPE_CHECKING:
+    import redis
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -110,6 +114,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with redis_server(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
+
+
+@pytest.fixture
+def inspector(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain ``redis.Redis`` on the module's server, to look at what a test left there."""
+    import redis  # only where Redis is wanted
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from aioparticipant.redis import RedisRateLimiter
 from aioparticipant.redis._scripts import text
 from aioparticipant.testing import client_for
 
+from .redis_calls import CallsAtOnce
+
 CONFERENCE = "CF" + "2" * 32
 
 
@@ -440,11 +442,11 @@ async def test_each_grant_at_first_contact_tells_the_fleets_grants_so_far(
     two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
 ) -> None:
     first, second = two_processes
-    assert first._fleet is not None
-    assert second._fleet is not None
-    await admitted(first, 3)
-    await admitted(second, 1)
-    assert second._fleet._fleet_granted == 4  # its own one and the first's three
+    for limiter, count in ((first, 3), (second, 1)):
+        await admitted(limiter, count)
+    fleet = second._fleet
+    assert fleet is not None
+    assert fleet._fleet_granted == 4  # its own one and the first's three
     await refused_after(first, 2)  # a limit learned: no longer first contact
     await anyio.sleep(1.1)  # its window has emptied
     answer = await second._ask("interactive")
@@ -485,28 +487,14 @@ async def test_a_waiter_asleep_at_the_guessed_first_pace_goes_when_the_first_ans
 async def test_requests_that_come_at_once_share_one_look_at_what_the_fleet_learned(
     redis_url: str, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aioparticipant.redis._connection import Connection
-
-    looking, most, looks = 0, 0, 0
-    original = Connection.fleet
-
-    async def counting(self: Connection, keys: list[str], args: list[str | int]) -> object:
-        nonlocal looking, most, looks
-        looking, looks = looking + 1, looks + 1
-        most = max(most, looking)
-        try:
-            return await original(self, keys, args)
-        finally:
-            looking -= 1
-
-    monkeypatch.setattr(Connection, "fleet", counting)
+    looks = CallsAtOnce(monkeypatch, "fleet")
     async with RedisRateLimiter(redis_url, key=key, rate="auto") as limiter:
         with anyio.move_on_after(0.1):
             async with anyio.create_task_group() as group:
                 for _ in range(30):  # a bulk run's workers, all at once at a cold start
                     group.start_soon(functools.partial(limiter.acquire, priority="bulk"))
-    assert looks >= 1
-    assert most == 1
+    assert looks.calls >= 1
+    assert looks.most == 1
 
 
 def test_answers_that_took_no_time_at_first_contact_leave_the_pace_to_the_learner() -> None:

@@ -108,20 +108,16 @@ async def test_when_a_pause_ends_clicks_go_at_once_and_bulk_leaves_staggered(
 
 @pytest.mark.anyio
 async def test_the_pause_key_carries_the_limits_hash_tag_and_expires(
-    redis_url: str, key: str
+    redis_url: str, key: str, inspector: redis.Redis
 ) -> None:
-    inspector = redis.Redis.from_url(redis_url)
-    try:
-        async with roomy(redis_url, key) as limiter:
-            await limiter.pause_for(0.1)
-            state, pause = limit_keys(key)
-            assert pause == "{" + key + "}:pause"
-            assert state == "{" + key + "}"
-            assert 0 < inspector.pttl(pause) <= 100
-            await anyio.sleep(0.15)
-            assert inspector.exists(pause) == 0
-    finally:
-        inspector.close()
+    async with roomy(redis_url, key) as limiter:
+        await limiter.pause_for(0.1)
+        state, pause = limit_keys(key)
+        assert pause == "{" + key + "}:pause"
+        assert state == "{" + key + "}"
+        assert 0 < inspector.pttl(pause) <= 100
+        await anyio.sleep(0.15)
+        assert inspector.exists(pause) == 0
 
 
 @pytest.mark.anyio
@@ -142,14 +138,12 @@ async def test_a_pause_that_cannot_reach_redis_logs_one_warning_and_does_not_rai
 
 
 @pytest.mark.anyio
-async def test_a_pause_of_zero_does_nothing(redis_url: str, key: str) -> None:
-    inspector = redis.Redis.from_url(redis_url)
-    try:
-        async with roomy(redis_url, key) as limiter:
-            await limiter.pause_for(0)
-            assert inspector.exists(limit_keys(key)[1]) == 0
-    finally:
-        inspector.close()
+async def test_a_pause_of_zero_does_nothing(
+    redis_url: str, key: str, inspector: redis.Redis
+) -> None:
+    async with roomy(redis_url, key) as limiter:
+        await limiter.pause_for(0)
+        assert inspector.exists(limit_keys(key)[1]) == 0
 
 
 @pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), "1", None, True])
