@@ -20,6 +20,7 @@ from ._constants import DEFAULT_BURST_SECONDS
 from ._exceptions import InvalidParameterError
 from ._lanes import Priority, check_priority
 from ._validate import check_int, check_positive_number
+from ._wakeup import WakeUp
 
 __all__ = ["Limiter", "SharedPause", "TokenBucket", "default_burst", "default_reserve"]
 
@@ -97,7 +98,7 @@ class TokenBucket:
         self._updated: float | None = None
         self._paused_until = -math.inf
         self._queues = {"interactive": anyio.Lock(), "bulk": anyio.Lock()}
-        self._raised: anyio.Event | None = None  # set when the rate rises: sleepers wake
+        self._rate_rose = WakeUp()  # a waiter sleeping at the old rate may be due sooner
 
     def __repr__(self) -> str:
         return f"TokenBucket(rate={self.rate:g}, burst={self.burst}, reserve={self.reserve})"
@@ -112,10 +113,8 @@ class TokenBucket:
         self._refill(anyio.current_time())  # tokens earned so far are earned at the old rate
         old = self._rate
         self._rate = check_positive_number("rate", rate, what="a number of requests per second")
-        if self._rate > old and self._raised is not None:
-            # A waiter sleeping until its token at the old rate may have it sooner.
-            self._raised.set()
-            self._raised = None
+        if self._rate > old:
+            self._rate_rose.wake()
 
     async def acquire(self, *, priority: Priority = "interactive") -> None:
         """Wait for a token in ``priority``'s lane and take it."""
@@ -141,20 +140,13 @@ class TokenBucket:
                 elif self._take(floor, now):
                     return
                 else:
-                    await self._sleep((floor + 1.0 - self._tokens) / self._rate)
+                    await self._rate_rose.sleep((floor + 1.0 - self._tokens) / self._rate)
 
     async def pause_for(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` from now (a longer pause already set stands)."""
         until = anyio.current_time() + seconds
         if until > self._paused_until:
             self._paused_until = until
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep until a token is due, or until the rate rises (it may be due sooner)."""
-        if self._raised is None:
-            self._raised = anyio.Event()
-        with anyio.move_on_after(seconds):
-            await self._raised.wait()
 
     def _floor(self, interactive: bool) -> int:
         """Tokens a request of this lane must leave in the bucket."""

@@ -45,7 +45,7 @@ from typing import Any, Final
 import anyio
 
 from .._exceptions import InvalidParameterError
-from .._pacing import CUT, FIRST_LATENCY, START_IN_FLIGHT, START_SHARE, Mode, Pacer
+from .._pacing import CUT, FIRST_LATENCY, LATENCY_WEIGHT, START_IN_FLIGHT, START_SHARE, Mode, Pacer
 from ._connection import Connection
 from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX, text
 
@@ -74,8 +74,6 @@ SETTLE: Final = 0.02
 FLIGHT_LATENCIES: Final = 4.0
 FLIGHT_LEAST: Final = 0.05
 FLIGHT_MOST: Final = 2.0
-#: The weight of the newest ask in the average round trip to Redis.
-ROUND_TRIP_WEIGHT: Final = 0.1
 #: The shared burst, in seconds' worth of the pace (at least 2): small, so
 #: that the processes' requests reach the server as evenly as they were granted.
 BURST_SECONDS: Final = 0.02
@@ -259,7 +257,7 @@ class FleetPacing:
         self._grant.set(grant)
         # The first ask opens a connection and loads the scripts: not a round trip.
         if self._asks:
-            weight = max(ROUND_TRIP_WEIGHT, 1 / self._asks)  # the first averaged plainly
+            weight = max(LATENCY_WEIGHT, 1 / self._asks)  # averaged as the pacer's latency
             self._round_trip += weight * (now - asked - self._round_trip)
         self._asks += 1
         if fleet_granted is not None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from .._lanes import BULK, Priority
+from .._wakeup import WakeUp
 
 __all__ = ["Lanes", "LocalPause", "bulk_keep"]
 
@@ -43,7 +44,7 @@ class Lanes:
         self.bulk_queue = anyio.Lock()
         self.interactive = 0
         self._no_interactive: anyio.Event | None = None
-        self._woken: anyio.Event | None = None
+        self._pace_rose = WakeUp()
 
     def queue(self, lane: Priority) -> anyio.Lock:
         """The queue of ``lane``."""
@@ -69,18 +70,7 @@ class Lanes:
 
     def wake(self) -> None:
         """Have every waiter asleep until its turn ask Redis again now (the pace rose)."""
-        if self._woken is not None:
-            self._woken.set()
-            self._woken = None
-
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep ``seconds``; ``True`` if ``wake()`` ended it sooner."""
-        if self._woken is None:
-            self._woken = anyio.Event()
-        woken = self._woken
-        with anyio.move_on_after(seconds):
-            await woken.wait()
-        return woken.is_set()
+        self._pace_rose.wake()
 
     async def take(
         self,
@@ -105,7 +95,7 @@ class Lanes:
                     continue
                 delay = retry_at - anyio.current_time()
                 if delay > 0:
-                    if await self._sleep(delay):
+                    if await self._pace_rose.sleep(delay):
                         retry_at = -math.inf
                     continue
                 if held():

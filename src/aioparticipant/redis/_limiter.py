@@ -202,11 +202,10 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             self._fleet.let_go()
 
     async def _keep_up(self) -> None:
-        """rate="auto": recount, publish or look at the fleet's limit as due; take its pace."""
+        """rate="auto": recount, publish or look at the fleet's limit as due (each ask takes its pace)."""
         assert self._fleet is not None
         with contextlib.suppress(*REDIS_ERRORS):  # an acquire reports a dead Redis
             await self._fleet.keep_up(self._connection)
-        self._take_pace()
 
     def _take_pace(self) -> None:
         """rate="auto": ask Redis at the fleet's pace as this process now knows it."""
@@ -261,7 +260,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if self._closed:
             raise RuntimeError("this RedisRateLimiter is closed; create a new one")
         if self._fleet is not None:
-            self._take_pace()  # a waiter asking again asks at the pace as it is now
+            self._take_pace()  # every ask, a waiter's asking again too, at the pace as it is now
         keep = bulk_keep(self.reserve, self._rate) if lane == BULK else 0
         arguments: list[str | int] = [self._interval, self.burst, keep]
         if self._fleet is not None:
@@ -326,6 +325,7 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             if wait := self._fleet.settle_wait(anyio.current_time()):
                 await anyio.sleep(wait)
                 await self._keep_up()
+            self._take_pace()  # limiter.rate tells the pace learned; each ask takes it too
 
     def _describe_failure(self, error: BaseException) -> str:
         return (
