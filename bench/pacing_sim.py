@@ -9,7 +9,7 @@ second), ``window10`` (SignalWire's: at most 10×R in any ten seconds) and
 ``Retry-After``: the seconds until a request would be admitted, rounded up.
 Answers take ``latency`` (±10%, seeded) there and back. The client is the
 library's pipeline in miniature: ``concurrency`` workers, the shared pause
-with ``SharedPause``'s stagger, retries that wait ``Retry-After``, and a
+(no stagger under "auto", as ``SharedPause(stagger=False)``), retries that wait ``Retry-After``, and a
 token bucket whose rate, burst and extra wait come from the ``Pacer``.
 
 Columns: ``rate/R`` is updates ÷ wall time ÷ R for 20×R updates (a burst at
@@ -147,7 +147,7 @@ class Run:
 
 
 class Client:
-    """The pipeline in miniature: pause (with stagger) → limiter → send → retry."""
+    """The pipeline in miniature: pause → limiter → send → retry."""
 
     def __init__(
         self,
@@ -169,24 +169,19 @@ class Client:
         self.pacer = Pacer(warm)
         self.run = Run()
         self.pause_until = -math.inf
-        self.pause_spread = 0.0
         self.tokens = float(self.pacer.burst)
         self.updated = 0.0
         self.queue: deque[Process] = deque()
         self.timer = 0
 
-    # the shared pause, as _limiter.SharedPause
+    # the shared pause, as _limiter.SharedPause(stagger=False): the pace spaces what it held
     def pause_for(self, seconds: float) -> None:
-        until = self.loop.now + seconds
-        if until > self.pause_until:
-            self.pause_until = until
-            self.pause_spread = min(seconds, 1.0)
+        self.pause_until = max(self.pause_until, self.loop.now + seconds)
 
     def pause_wait(self) -> Iterator[Any]:
         if self.pause_until == -math.inf:
             return
-        stagger = self.random.uniform(0.0, self.pause_spread)
-        while (remaining := self.pause_until + stagger - self.loop.now) > 1e-9:
+        while (remaining := self.pause_until - self.loop.now) > 1e-9:
             yield sleep(remaining + 1e-9)
         if self.loop.now >= self.pause_until:
             self.pause_until = -math.inf
