@@ -19,7 +19,9 @@ processes send 20×R updates between them with ``client.bulk(concurrency=64)``:
 Columns: ``rate/R`` (updates ÷ wall time ÷ R: all processes, first start to
 last finish; each process builds its client, then all start together), ``429%`` (429 answers ÷ requests, counted by the emulator),
 ``conv s`` (seconds until the learned limit was within ±10% of R, for the
-first process), ``learned`` (the limit learned at the end). The child
+first process), ``learned`` (the limit learned at the end), ``R/ceil``
+(R ÷ what this machine drives with that backend and number of processes,
+measured as ``--ceiling`` does just before the table: see below). The child
 processes are this same script (``serve``, ``client``). Nothing is asserted.
 
 ``--ceiling`` measures what this machine can drive instead: the
@@ -28,7 +30,8 @@ limit, sending ``--ceiling-updates`` updates; it prints updates per second.
 Two processes also run through one ``RedisRateLimiter`` at a fixed rate far
 above the emulator's reach, which costs a Redis round trip per request as a
 fleet pays. A row whose R needs more than that is beyond the machine, not
-the limiter.
+the limiter. A table run measures the ceilings it needs first (``--no-ceiling``
+skips them).
 """
 
 from __future__ import annotations
@@ -306,6 +309,22 @@ def print_ceiling(row: dict[str, Any]) -> None:
     print(f"{head} {row['per_second']:9.0f} updates/s  ({row['requests']} requests)", flush=True)
 
 
+def measure_ceilings(
+    backends: list[str], processes: list[int], redis: RedisServer | None, updates: int
+) -> dict[tuple[str, int], float]:
+    """Updates per second each (backend, processes) drives, as its "auto" rows run it."""
+    ceilings = {}
+    for backend in backends:
+        for count in processes:
+            # Several processes run "auto" through one RedisRateLimiter: so does their ceiling.
+            mode = "redis" if count > 1 else "before"
+            row = one_row(0, 1.0, backend, count, mode, redis, updates)
+            print_ceiling(row)
+            if "failed" not in row:
+                ceilings[backend, count] = row["per_second"]
+    return ceilings
+
+
 def print_row(row: dict[str, Any]) -> None:
     head = f"{row['mode']:6} {row['window']:>4g}s {row['backend']:7} {row['processes']:>2}p {row['R']:>6g}"
     if "failed" in row:
@@ -313,9 +332,10 @@ def print_row(row: dict[str, Any]) -> None:
         return
     conv = "-" if row["converged"] is None else f"{row['converged']:.1f}"
     learned = "-" if row["learned"] is None else f"{row['learned']:.1f}"
+    load = "-" if row.get("ceiling") is None else f"{row['R'] / row['ceiling']:.2f}"
     print(
         f"{head} {row['rate_ratio']:7.3f} {row['limited']:6.2f} {conv:>7} {learned:>8} "
-        f"{row['requests']:>8d} {row['failures']:>5d}",
+        f"{row['requests']:>8d} {row['failures']:>5d} {load:>6}",
         flush=True,
     )
     if row.get("first_error"):
@@ -323,7 +343,7 @@ def print_row(row: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     sub = parser.add_subparsers(dest="command")
     serve_parser = sub.add_parser("serve")
     serve_parser.add_argument("--rate", type=float, required=True)
@@ -347,6 +367,12 @@ def main(argv: list[str] | None = None) -> None:
         "--ceiling", action="store_true", help="measure what this machine can drive"
     )
     parser.add_argument("--ceiling-updates", type=int, default=10_000)
+    parser.add_argument(
+        "--no-ceiling",
+        dest="with_ceiling",
+        action="store_false",
+        help="a table run without measuring the ceilings first",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.rate, args.window, args.lifetime)
@@ -375,9 +401,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     redis = RedisServer() if any(p > 1 for p in args.processes) else None
     rows = []
-    print(f"{'mode':6} {'win':>5} {'backend':7} {'pr':>3} {'R':>6} {'rate/R':>7} {'429%':>6} "
-          f"{'conv s':>7} {'learned':>8} {'requests':>8} {'fail':>5}", flush=True)  # fmt: skip
     try:
+        ceilings = {}
+        if args.with_ceiling:
+            updates = args.ceiling_updates
+            ceilings = measure_ceilings(args.backends, args.processes, redis, updates)
+        print(f"{'mode':6} {'win':>5} {'backend':7} {'pr':>3} {'R':>6} {'rate/R':>7} {'429%':>6} "
+              f"{'conv s':>7} {'learned':>8} {'requests':>8} {'fail':>5} {'R/ceil':>6}",
+              flush=True)  # fmt: skip
         for window in args.windows:
             for backend in args.backends:
                 for rate in args.rates:
@@ -385,6 +416,7 @@ def main(argv: list[str] | None = None) -> None:
                     for mode in modes:
                         for processes in args.processes if mode == "auto" else [1]:
                             rows.append(one_row(rate, window, backend, processes, mode, redis))
+                            rows[-1]["ceiling"] = ceilings.get((backend, processes))
                             print_row(rows[-1])
     finally:
         if redis is not None:
