@@ -10,16 +10,16 @@ from collections.abc import Callable
 
 import pytest
 
-from aioparticipant._pacing import (
+from aioparticipant._pacing import Pacer
+from aioparticipant._pacing_logs import WindowLog
+from aioparticipant._pacing_settings import (
     ASSUMED_RETRY_AFTER,
     MARGIN,
     PROBE_FIRST,
     QUIET,
     START_IN_FLIGHT,
     START_SHARE,
-    Pacer,
 )
-from aioparticipant._pacing_logs import WindowLog
 
 # --- model servers and a driver -------------------------------------------------
 
@@ -385,3 +385,41 @@ def test_a_bucket_met_by_a_client_at_its_fastest_is_still_a_bucket() -> None:
     assert pacer.mode == "bucket"
     assert pacer.limit is not None
     assert 0.95 * 100 <= pacer.limit <= 1.05 * 100
+
+
+@pytest.mark.parametrize(("rate", "latency"), [(200, 0.05), (500, 0.03)])
+def test_a_long_window_whose_slow_start_took_its_length_is_not_learned_from_the_replay(
+    rate: float, latency: float
+) -> None:
+    # At real round trips the cautious start fills a ten-second window only
+    # after about ten seconds: the first 429 has Retry-After 1 and reads as a
+    # short limit at the rate of the fill's last second. Then the window admits
+    # only what leaves it, the slow start's requests, and the next 429 counts a
+    # few. That is the window replaying its start, not a limit of a few a second.
+    pacer = Pacer()
+    run = drive(pacer, Window(rate), until=60.0, latency=latency)
+    assert pacer.mode == "window"
+    assert pacer.limit is not None
+    assert 0.85 * rate <= pacer.limit <= rate
+    assert 9.0 <= pacer.window_seconds <= 11.0
+    assert admitted_rate(run, 30.0, 60.0) >= 0.85 * rate
+
+
+def test_a_process_that_adopted_the_short_reading_finds_the_slow_long_window_too() -> None:
+    # In a fleet the first 429 may teach another process: this one adopts its
+    # short reading, and the next 429, the window replaying its start, is its own.
+    class Adopting(Pacer):
+        def _learn(self, now: float, sent_at: float, retry_after: float) -> None:
+            if self.limit is None:  # another process learned from this 429 first
+                self.hold(now, retry_after)
+                self.adopt(now, self._history.count(sent_at - 1.0, sent_at), "bucket", 1.0)
+                return
+            super()._learn(now, sent_at, retry_after)
+
+    pacer = Adopting()
+    drive(pacer, Window(200), until=30.0, latency=0.05)
+    assert pacer.mode == "window"
+    assert 9.0 <= pacer.window_seconds <= 11.0
+    assert pacer.counted[2] == pacer.window_seconds
+    assert pacer.limit is not None
+    assert 0.85 * 200 <= pacer.limit <= 200

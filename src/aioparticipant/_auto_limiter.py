@@ -15,7 +15,8 @@ import anyio
 
 from ._lanes import Priority
 from ._limiter import TokenBucket, default_reserve
-from ._pacing import FIRST_LATENCY, MARGIN, START_IN_FLIGHT, Pacer
+from ._pacing import Pacer
+from ._pacing_settings import FIRST_LATENCY, MARGIN, START_IN_FLIGHT
 from ._validate import check_positive_number
 
 __all__ = ["AutoRateLimiter"]

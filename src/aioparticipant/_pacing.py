@@ -49,50 +49,32 @@ limit again doubles the quiet time (up to 80 s), so a steady limit costs one
 from __future__ import annotations
 
 import math
-from typing import Final, Literal
 
 from ._pacing_logs import AdmittedHistory, WindowLog
+from ._pacing_settings import (
+    ASSUMED_RETRY_AFTER,
+    BURST_SECONDS,
+    CATCH_UP,
+    CUT,
+    FIRST_LATENCY,
+    LATENCY_WEIGHT,
+    MARGIN,
+    PROBE_FIRST,
+    PROBE_MAX,
+    PROBE_STEP,
+    PROBE_USE,
+    QUIET,
+    QUIET_MOST,
+    REPLAYED,
+    SAME_LIMIT,
+    SLACK,
+    START_IN_FLIGHT,
+    START_SHARE,
+    WINDOW_RETRY_AFTER,
+    Mode,
+)
 
 __all__ = ["Mode", "Pacer"]
-
-Mode = Literal["start", "bucket", "window"]
-
-#: First contact: requests in flight, at least ...
-START_IN_FLIGHT: Final = 2.0
-#: ... or this share of the requests admitted so far.
-START_SHARE: Final = 0.0125
-#: Until the first answer tells the latency, it is taken to be this (seconds).
-FIRST_LATENCY: Final = 0.1
-#: Paced this far under the learned limit.
-MARGIN: Final = 0.01
-#: A 429 at the pace thought safe cuts the limit this much.
-CUT: Final = 0.02
-#: A ``Retry-After`` this long (seconds) or longer means a window, not a bucket.
-WINDOW_RETRY_AFTER: Final = 2.0
-#: A 429 without ``Retry-After`` is read as this many seconds.
-ASSUMED_RETRY_AFTER: Final = 1.0
-#: Seconds of full use without a 429 before probing, at first; doubled each
-#: time a probe finds the same limit again, up to the most.
-QUIET: Final = 20.0
-QUIET_MOST: Final = 80.0
-#: Within this share, a probe found "the same limit again".
-SAME_LIMIT: Final = 0.03
-PROBE_STEP: Final = 2.0
-PROBE_FIRST: Final = 0.005  # half the margin: the first step stays under the limit
-PROBE_MAX: Final = 0.25
-#: A probe step needs this share of the pace to have been used.
-PROBE_USE: Final = 0.8
-#: The client's burst, in seconds' worth of its pace.
-BURST_SECONDS: Final = 0.1
-#: Window mode, one window length after the first 429: the room left is spent
-#: over 1/CATCH_UP of a window, at up to CATCH_UP times the pace.
-CATCH_UP: Final = 2.0
-#: Seconds a logged request is kept in the window past its length (answered
-#: ones are logged at their answer, those in flight as they left).
-SLACK: Final = 0.005
-#: Latencies are averaged plainly over the first answers (a cold first one
-#: fades fast), then with this weight for the newest.
-LATENCY_WEIGHT: Final = 0.1
 
 
 class Pacer:
@@ -125,6 +107,9 @@ class Pacer:
         self._history = AdmittedHistory()
         self._event_at = self._event_sent = -math.inf  # the latest 429 event's answer, send
         self._event_admitted = 0
+        self._event_wait = 0.0  # its Retry-After
+        self._own_count = 0.0  # the limit as this client's own log counted it then
+        self._first_short = False  # that 429 was the first, read (or adopted) as a short limit
         self._probe_at, self._probe_step, self._probe_admitted = math.inf, PROBE_FIRST, 0
         self._quiet = QUIET
         self._cut_last = False  # the latest 429 cut a limit that looked right
@@ -202,6 +187,9 @@ class Pacer:
             self._window = WindowLog(seconds, [], opened=now)
         if mode == "window" and self.limit is None:  # spend the room left, as its learner does
             self._catch_up_until = now + 2 * seconds
+        if mode == "bucket" and self.limit is None:  # our next 429 may show a slow long window
+            self._first_short, self._event_sent, self._event_wait = True, now, seconds
+            self._own_count = self._history.count(now - seconds, now) / seconds
         self.limit, self.mode = limit, mode
         # 429s for requests already on their way are echoes of what was learned.
         self._event_at = max(self._event_at, now)
@@ -256,12 +244,14 @@ class Pacer:
 
     def _learn(self, now: float, sent_at: float, retry_after: float) -> None:
         self.events += 1
+        first_short, self._first_short = self._first_short, False
         self.hold(now, retry_after)
         window = self._window
         if window is None:
             window = self._window = self._open_window(now, sent_at, retry_after)
             limit = len(window) / window.seconds
             self.counted = (sent_at - window.seconds, sent_at, window.seconds)
+            self._first_short = self.mode == "bucket"
         else:
             # The window admits again once what was sent in its first (Retry-After)
             # seconds has left; what is left is its size. Retry-After is rounded
@@ -270,13 +260,23 @@ class Pacer:
             start = sent_at + retry_after - 1 - seconds
             limit = window.count(start, sent_at) / seconds
             self.counted = (start, sent_at, seconds)
-            if self.mode == "bucket":
+            slow = self._slow_window(now, sent_at, limit) if first_short else None
+            if slow is not None:  # a long window after all: what it holds, as at a first 429
+                times = self._history.times(sent_at - slow, sent_at)
+                window = self._window = WindowLog(slow, times, opened=now)
+                limit = len(window) / slow
+                self.counted = (sent_at - slow, sent_at, slow)
+                self.mode = "window"
+                self._catch_up_until = now + retry_after + slow
+            elif self.mode == "bucket":
                 limit = self._short_limit(now, sent_at, retry_after, limit)
+        self._own_count = limit
         limit = max(limit, 1 / retry_after)
         same = self.limit is not None and abs(limit - self.limit) <= SAME_LIMIT * self.limit
         self._quiet = min(QUIET_MOST, 2 * self._quiet) if same and self.probe > 1 else QUIET
         self.limit = limit
         self._event_at, self._event_sent, self._event_admitted = now, sent_at, self.admitted
+        self._event_wait = retry_after
         self.probe = 1.0
         self._probe_step = PROBE_FIRST
         self._probe_admitted = self.admitted
@@ -285,6 +285,28 @@ class Pacer:
         quiet = self._quiet if self.mode == "bucket" else max(self._quiet, 2 * window.seconds)
         self._probe_at = now + retry_after + quiet
         self.advance(now)
+
+    def _slow_window(self, now: float, sent_at: float, counted: float) -> float | None:
+        """The 429 after a first one read as short: the seconds of the long window it was, if one.
+
+        A long window whose first fill took about as long as the window frees
+        its oldest requests soon: its first 429 has a short ``Retry-After``
+        and reads as a short limit at the rate of the fill's last second. Then
+        it admits only what it admitted a window before, when the start was
+        slow, and refuses the pace at once: a count far under the first. A
+        bucket's second count is about its rate, as its first was. The window
+        was full at both 429s, so what entered it between them is what left
+        it: the requests sent a window earlier. Its length is the longest for
+        which they match (the start grew, so a longer one matches fewer).
+        """
+        first = self._first_sent
+        if first is None:
+            return None
+        longest = self._event_sent - first + self._event_wait  # never shorter than the truth
+        recent = now - self._event_at <= longest
+        if longest < WINDOW_RETRY_AFTER or not recent or counted >= REPLAYED * self._own_count:
+            return None
+        return self._history.longest_shift(self._event_sent, sent_at, WINDOW_RETRY_AFTER, longest)
 
     def _short_limit(self, now: float, sent_at: float, retry_after: float, counted: float) -> float:
         """A later 429 from a short limit: a one-second window, or a bucket once it shows."""

@@ -80,6 +80,31 @@ class AdmittedHistory:
             busiest = max(busiest, total)
         return busiest >= OUTDONE * last + 2
 
+    def count(self, after: float, before: float) -> int:
+        """How many admitted requests were sent in ``(after, before]`` (by their bins)."""
+        return sum(count for number, count in self._bins if after < number * BIN <= before)
+
+    def longest_shift(self, after: float, before: float, shortest: float, longest: float) -> float:
+        """The longest shift back that leaves ``(after, before]`` holding as many; at most ``longest``.
+
+        With a start that grew, a longer shift finds fewer: the first shift
+        from ``shortest`` up that finds fewer is the answer (to a millisecond).
+        ``longest`` when the longest finds as many, or the shortest finds fewer.
+        """
+        entered = self.count(after, before)
+        low, high = shortest, longest
+        if self.count(after - high, before - high) >= entered:
+            return longest
+        if self.count(after - low, before - low) < entered:
+            return longest
+        while high - low > 0.001:
+            middle = (low + high) / 2
+            if self.count(after - middle, before - middle) >= entered:
+                low = middle
+            else:
+                high = middle
+        return high
+
     def times(self, after: float, before: float) -> list[float]:
         """A send time for each admitted request sent in ``(after, before]`` (its bin's end)."""
         return [
