@@ -3,6 +3,7 @@
     python bench/pacing.py                                   # the whole table
     python bench/pacing.py --rates 50 200 --windows 1 10 --backends httpx --processes 1
     python bench/pacing.py --ceiling                         # what this machine can drive
+    python bench/pacing.py --rates 500 --windows 10 --latency 0.03   # a real API's round trip
 
 For every R (requests per second the emulator enforces), window (``rate_window``:
 1 is the emulator's default, "R per second"; 10 is SignalWire's, "10×R per ten
@@ -23,6 +24,10 @@ first process), ``learned`` (the limit learned at the end), ``R/ceil``
 (R ÷ what this machine drives with that backend and number of processes,
 measured as ``--ceiling`` does just before the table: see below). The child
 processes are this same script (``serve``, ``client``). Nothing is asserted.
+
+``--latency S`` has the emulator wait S seconds before it answers, as a
+round trip to the real API would: first contact is slower, and a ten-second
+window may fill only after about ten seconds.
 
 ``--ceiling`` measures what this machine can drive instead: the
 unconfigured client (one or two processes) against the emulator with no rate
@@ -70,12 +75,18 @@ def call_sid(index: int) -> str:
 # --- children --------------------------------------------------------------------------
 
 
-def serve(rate: float, window: float, lifetime: float) -> None:
+def serve(rate: float, window: float, lifetime: float, latency: float = 0.0) -> None:
     """The emulator enforcing ``rate`` per second over ``window`` seconds; stats on stdin EOF."""
     from aioparticipant.emulator import Emulator, serve_in_thread
 
     limit = rate if rate > 0 else None  # 0: no limit (the machine's ceiling)
-    emulator = Emulator(project_id=ACCOUNT_SID, token=TOKEN, rate_limit=limit, rate_window=window)
+    emulator = Emulator(
+        project_id=ACCOUNT_SID,
+        token=TOKEN,
+        rate_limit=limit,
+        rate_window=window,
+        latency=latency,
+    )
     for index in range(PARTICIPANTS):
         emulator.add_participant(CONFERENCE_SID, call_sid(index))
     signal.signal(signal.SIGALRM, lambda *_: sys.exit(3))
@@ -226,6 +237,7 @@ def one_row(
     mode: str,
     redis: RedisServer | None,
     updates: int | None = None,
+    latency: float = 0.0,
 ) -> dict[str, Any]:
     n = int(20 * rate) if updates is None else updates
     lifetime = 120.0 + 40 * n / (rate or 100.0)
@@ -239,6 +251,8 @@ def one_row(
             str(window),
             "--lifetime",
             str(lifetime),
+            "--latency",
+            str(latency),
         ],
         name="emulator",
     ) as server:
@@ -349,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--rate", type=float, required=True)
     serve_parser.add_argument("--window", type=float, default=1.0)
     serve_parser.add_argument("--lifetime", type=float, default=300.0)
+    serve_parser.add_argument("--latency", type=float, default=0.0)
     client_parser = sub.add_parser("client")
     client_parser.add_argument("--port", type=int, required=True)
     client_parser.add_argument("--rate", type=float, required=True)
@@ -364,6 +379,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, help="save the rows here")
     parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds the emulator waits before answering (a round trip to the real API)",
+    )
+    parser.add_argument(
         "--ceiling", action="store_true", help="measure what this machine can drive"
     )
     parser.add_argument("--ceiling-updates", type=int, default=10_000)
@@ -375,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.rate, args.window, args.lifetime)
+        serve(args.rate, args.window, args.lifetime, args.latency)
         return
     if args.command == "client":
         import anyio
@@ -415,7 +436,10 @@ def main(argv: list[str] | None = None) -> None:
                     modes = ["before", "auto"] if args.before else ["auto"]
                     for mode in modes:
                         for processes in args.processes if mode == "auto" else [1]:
-                            rows.append(one_row(rate, window, backend, processes, mode, redis))
+                            row = one_row(
+                                rate, window, backend, processes, mode, redis, None, args.latency
+                            )
+                            rows.append(row)
                             rows[-1]["ceiling"] = ceilings.get((backend, processes))
                             print_row(rows[-1])
     finally:
