@@ -21,6 +21,18 @@ window filled slowly). Two seconds or more, a long *window* (SignalWire's
 ten seconds): as long as the time since the first admitted request plus the
 ``Retry-After`` (never shorter than the truth), holding what was admitted.
 
+**A long window filled slowly.** When first contact took about as long as
+a long window (real round trips, a busy client), the window's oldest
+requests leave soon after its first 429: the ``Retry-After`` is short and the
+limit reads as short, at the rate of the fill's last second. Then the window
+admits only what leaves it, the slow start's requests, and refuses the pace
+at once. So the next 429 (after a short reading this client made or a fleet
+gave it), counting under a quarter of that reading, re-reads the limit as a
+long window: the window was full at both 429s, so what entered it between
+them is what left it, the requests sent a window earlier; its length is the
+longest for which the two match (at most the time since the first request
+plus the first ``Retry-After``), its limit what it holds.
+
 **Pacing** is 1% under the learned limit, and the pacer logs what the
 server's window holds (each request from when it leaves, then from its
 answer's time, or out if refused) and never lets more go than fits: the
