@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import anyio
 import pytest
@@ -503,3 +504,25 @@ def test_answers_that_took_no_time_at_first_contact_leave_the_pace_to_the_learne
     fleet = FleetPacing("{key}")
     fleet.answered(1.0, 200, 0.0, None)  # a clock too coarse to see it
     assert fleet.rate == fleet.pacer.rate > 0
+
+
+@pytest.mark.anyio
+async def test_a_429s_limit_is_published_within_its_pause_even_when_the_settling_passed_meanwhile(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a busy machine logging the refusal may take longer than the settling
+    # (20 ms plus the latency): the recount is due at once, and it must not wait
+    # for this process's next acquire, after the pause, while the others go on
+    # without the limit.
+    first, second = two_processes
+    refuse = first._connection.refuse
+
+    async def slow_refuse(*args: Any) -> Any:
+        await anyio.sleep(0.1)
+        return await refuse(*args)
+
+    monkeypatch.setattr(first._connection, "refuse", slow_refuse)
+    await refused_after(first, 5)
+    assert second._fleet is not None
+    reply = await second._connection.fleet([second._fleet.learned_key], [""])
+    assert text(reply[0]).split()[1:] == ["bucket", "1.0"]

@@ -196,9 +196,9 @@ class FleetPacing:
             self.looked(now, await connection.fleet([self.learned_key], look))
         self.pacer.advance(now)
 
-    def settle_wait(self, now: float) -> float:
-        """Seconds until the fleet is recounted after a 429 that taught (0.0: none pending)."""
-        return 0.0 if self._recount is None else max(0.0, self._recount_at - now)
+    def settle_wait(self, now: float) -> float | None:
+        """Seconds until the fleet is recounted after a 429 that taught (0.0: now; ``None``: none pending)."""
+        return None if self._recount is None else max(0.0, self._recount_at - now)
 
     async def before_grant(self) -> None:
         """Before asking for a grant: wait while a 429 without Retry-After holds us.

@@ -321,8 +321,10 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
         if self._fleet is not None:
             # Log the refusal. If the 429 taught something, count the fleet once the
             # 429s sent before it are in, and publish the limit before the pause ends.
+            # (Due already, if logging the refusal took longer than the settling: a busy
+            # machine. Then now, not at this process's next acquire, after the pause.)
             await self._keep_up()
-            if wait := self._fleet.settle_wait(anyio.current_time()):
+            if (wait := self._fleet.settle_wait(anyio.current_time())) is not None:
                 await anyio.sleep(wait)
                 await self._keep_up()
             self._take_pace()  # limiter.rate tells the pace learned; each ask takes it too
