@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 
 import anyio
 import httpx
@@ -238,7 +239,10 @@ async def test_one_warning_per_retry_with_method_path_status_attempt_and_no_secr
 # --- cancellation ----------------------------------------------------------------
 
 
-async def test_cancellation_during_backoff_stops_retrying() -> None:
+async def test_cancellation_during_backoff_stops_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Full jitter waits anywhere from 0 to 30 s: take the longest, so the retry
+    # cannot come within the test (a draw under 0.2 s made it flaky).
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
     with respx.mock() as mock:
         route = mock.post(PARTICIPANT_URL).respond(503)
         async with make_client(backoff=Backoff(initial=30, maximum=30)) as client:
