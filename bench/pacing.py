@@ -324,19 +324,25 @@ def print_ceiling(row: dict[str, Any]) -> None:
 
 
 def measure_ceilings(
-    backends: list[str], processes: list[int], redis: RedisServer | None, updates: int
-) -> dict[tuple[str, int], float]:
-    """Updates per second each (backend, processes) drives, as its "auto" rows run it."""
-    ceilings = {}
+    backends: list[str],
+    processes: list[int],
+    redis: RedisServer | None,
+    updates: int,
+    *,
+    without_redis: bool = False,
+) -> list[dict[str, Any]]:
+    """What each (backend, processes) drives, printed: through one ``RedisRateLimiter``
+    for several processes, as their "auto" rows run (and also without it, if asked)."""
+    rows = []
     for backend in backends:
         for count in processes:
-            # Several processes run "auto" through one RedisRateLimiter: so does their ceiling.
-            mode = "redis" if count > 1 else "before"
-            row = one_row(0, 1.0, backend, count, mode, redis, updates)
-            print_ceiling(row)
-            if "failed" not in row:
-                ceilings[backend, count] = row["per_second"]
-    return ceilings
+            modes = ["redis"] if count > 1 else ["before"]
+            if count > 1 and without_redis:
+                modes.insert(0, "before")
+            for mode in modes:
+                rows.append(one_row(0, 1.0, backend, count, mode, redis, updates))
+                print_ceiling(rows[-1])
+    return rows
 
 
 def print_row(row: dict[str, Any]) -> None:
@@ -404,16 +410,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(anyio.run(run_client, args)), flush=True)
         return
     if args.ceiling:
-        rows = []
         redis = RedisServer() if any(p > 1 for p in args.processes) else None
         try:
-            for backend in args.backends:
-                for processes in args.processes:
-                    # Several processes also through one RedisRateLimiter, as a fleet shares one.
-                    for mode in ["before", "redis"] if processes > 1 else ["before"]:
-                        updates = args.ceiling_updates
-                        rows.append(one_row(0, 1.0, backend, processes, mode, redis, updates))
-                        print_ceiling(rows[-1])
+            rows = measure_ceilings(
+                args.backends, args.processes, redis, args.ceiling_updates, without_redis=True
+            )
         finally:
             if redis is not None:
                 redis.stop()
@@ -425,8 +426,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         ceilings = {}
         if args.with_ceiling:
-            updates = args.ceiling_updates
-            ceilings = measure_ceilings(args.backends, args.processes, redis, updates)
+            measured = measure_ceilings(args.backends, args.processes, redis, args.ceiling_updates)
+            ceilings = {
+                (row["backend"], row["processes"]): row["per_second"]
+                for row in measured
+                if "failed" not in row
+            }
         print(f"{'mode':6} {'win':>5} {'backend':7} {'pr':>3} {'R':>6} {'rate/R':>7} {'429%':>6} "
               f"{'conv s':>7} {'learned':>8} {'requests':>8} {'fail':>5} {'R/ceil':>6}",
               flush=True)  # fmt: skip
@@ -437,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
                     for mode in modes:
                         for processes in args.processes if mode == "auto" else [1]:
                             row = one_row(
-                                rate, window, backend, processes, mode, redis, None, args.latency
+                                rate, window, backend, processes, mode, redis, latency=args.latency
                             )
                             rows.append(row)
                             rows[-1]["ceiling"] = ceilings.get((backend, processes))

@@ -260,9 +260,7 @@ class Pacer:
         self.hold(now, retry_after)
         window = self._window
         if window is None:
-            window = self._window = self._open_window(now, sent_at, retry_after)
-            limit = len(window) / window.seconds
-            self.counted = (sent_at - window.seconds, sent_at, window.seconds)
+            limit = self._open_window(now, sent_at, retry_after)
             self._first_short = self.mode == "bucket"
         else:
             # The window admits again once what was sent in its first (Retry-After)
@@ -274,12 +272,7 @@ class Pacer:
             self.counted = (start, sent_at, seconds)
             slow = self._slow_window(now, sent_at, limit) if first_short else None
             if slow is not None:  # a long window after all: what it holds, as at a first 429
-                times = self._history.times(sent_at - slow, sent_at)
-                window = self._window = WindowLog(slow, times, opened=now)
-                limit = len(window) / slow
-                self.counted = (sent_at - slow, sent_at, slow)
-                self.mode = "window"
-                self._catch_up_until = now + retry_after + slow
+                limit = self._read_window(now, sent_at, retry_after, slow, "window")
             elif self.mode == "bucket":
                 limit = self._short_limit(now, sent_at, retry_after, limit)
         self._own_count = limit
@@ -294,22 +287,15 @@ class Pacer:
         self._probe_admitted = self.admitted
         # A probe that finds a long window's limit costs a pause the window
         # does not give back: probe a long window less often.
-        quiet = self._quiet if self.mode == "bucket" else max(self._quiet, 2 * window.seconds)
+        quiet = self._quiet if self.mode == "bucket" else max(self._quiet, 2 * self.window_seconds)
         self._probe_at = now + retry_after + quiet
         self.advance(now)
 
     def _slow_window(self, now: float, sent_at: float, counted: float) -> float | None:
         """The 429 after a first one read as short: the seconds of the long window it was, if one.
 
-        A long window whose first fill took about as long as the window frees
-        its oldest requests soon: its first 429 has a short ``Retry-After``
-        and reads as a short limit at the rate of the fill's last second. Then
-        it admits only what it admitted a window before, when the start was
-        slow, and refuses the pace at once: a count far under the first. A
-        bucket's second count is about its rate, as its first was. The window
-        was full at both 429s, so what entered it between them is what left
-        it: the requests sent a window earlier. Its length is the longest for
-        which they match (the start grew, so a longer one matches fewer).
+        See "A long window filled slowly" above. A bucket's second count is
+        about its rate, as its first was; a replaying window's is far under it.
         """
         first = self._first_sent
         if first is None:
@@ -347,8 +333,8 @@ class Pacer:
 
     # --- the window ----------------------------------------------------------
 
-    def _open_window(self, now: float, sent_at: float, retry_after: float) -> WindowLog:
-        """The first 429: the server's window is full of what it admitted."""
+    def _open_window(self, now: float, sent_at: float, retry_after: float) -> float:
+        """The first 429: the server's window is full of what it admitted. Its limit."""
         waits_long = retry_after >= WINDOW_RETRY_AFTER
         if waits_long or (self.gated and self._history.outdone(sent_at, retry_after)):
             # A long window, filled from the start: as long as we have been
@@ -357,15 +343,26 @@ class Pacer:
             # short limit would have refused then; a process sees only its own).
             first = self._first_sent if self._first_sent is not None else sent_at
             seconds = max(1.0, sent_at - first + retry_after)
-            self.mode = "window"
+            return self._read_window(now, sent_at, retry_after, seconds, "window")
+        # A short limit (a bucket holding a second's worth, a one-second
+        # window): as long as the wait.
+        return self._read_window(now, sent_at, retry_after, retry_after, "bucket")
+
+    def _read_window(
+        self, now: float, sent_at: float, retry_after: float, seconds: float, mode: Mode
+    ) -> float:
+        """The server's window, ``seconds`` long, is full of what it admitted: its limit.
+
+        From now on every request is logged as it leaves; a long window's room
+        left is spent for a window after the pause.
+        """
+        self.mode = mode
+        if mode == "window":
             self._catch_up_until = now + retry_after + seconds
-        else:
-            # A short limit (a bucket holding a second's worth, a one-second
-            # window): as long as the wait.
-            seconds = retry_after
-            self.mode = "bucket"
-        # From now on every request is logged as it leaves.
-        return WindowLog(seconds, self._history.times(sent_at - seconds, sent_at), opened=now)
+        times = self._history.times(sent_at - seconds, sent_at)
+        window = self._window = WindowLog(seconds, times, opened=now)
+        self.counted = (sent_at - seconds, sent_at, seconds)
+        return len(window) / seconds
 
     def _admitted_late(self, now: float) -> None:
         """Admitted before the first 429, answered after: it is in the window too."""

@@ -93,9 +93,9 @@ class AdmittedHistory:
         """
         entered = self.count(after, before)
         low, high = shortest, longest
-        if self.count(after - high, before - high) >= entered:
-            return longest
-        if self.count(after - low, before - low) < entered:
+        if self.count(after - high, before - high) >= entered or (
+            self.count(after - low, before - low) < entered
+        ):
             return longest
         while high - low > 0.001:
             middle = (low + high) / 2

@@ -45,15 +45,8 @@ from typing import Any, Final
 import anyio
 
 from .._exceptions import InvalidParameterError
-from .._pacing import Pacer
-from .._pacing_settings import (
-    CUT,
-    FIRST_LATENCY,
-    LATENCY_WEIGHT,
-    START_IN_FLIGHT,
-    START_SHARE,
-    Mode,
-)
+from .._pacing import Mode, Pacer
+from .._pacing_settings import CUT, FIRST_LATENCY, LATENCY_WEIGHT, START_IN_FLIGHT, START_SHARE
 from ._connection import Connection
 from ._scripts import FLEET_SUFFIX, LOG_SUFFIX, REFUSED_SUFFIX, WINDOW_SUFFIX, text
 
