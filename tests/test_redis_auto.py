@@ -373,6 +373,28 @@ def test_a_429_at_the_pace_thought_safe_never_raises_the_fleets_limit() -> None:
     assert fleet.limit == pytest.approx(98.0)
 
 
+def test_on_a_short_limit_the_fleet_counts_only_what_its_window_surely_held() -> None:
+    from aioparticipant.redis._auto import SLACK, FleetPacing
+
+    fleet = FleetPacing("{key}")
+    for at in range(50):
+        fleet.answered(100.0 + at / 50, 200, 0.01, None)
+    granted = 5_000_000_000  # the refused request's grant, on Redis's clock (µs)
+    fleet.granting(101.0, granted, "member", 100.99)
+    fleet.answered(101.0, 429, 0.01, 1.0)
+    recount = fleet.recount(102.0)
+    assert recount is not None
+    (first, last), seconds = recount[0][:2], recount[1]
+    assert fleet.pacer.mode == "bucket"
+    assert seconds == 1.0
+    # Up to the refused request's grant, from SLACK after a second before it:
+    # a grant that early may have reached the server before the server's
+    # window began (delays between grant and server differ by up to SLACK),
+    # and a count with it would read the limit high.
+    assert int(last) == pytest.approx(granted, abs=2)
+    assert (int(last) - int(first)) / 1e6 == pytest.approx(seconds - SLACK, abs=1e-5)
+
+
 def test_the_fleets_first_limit_is_its_count_whatever_one_process_counted_first() -> None:
     from aioparticipant.redis._auto import FleetPacing
 
@@ -526,3 +548,24 @@ async def test_a_429s_limit_is_published_within_its_pause_even_when_the_settling
     assert second._fleet is not None
     reply = await second._connection.fleet([second._fleet.learned_key], [""])
     assert text(reply[0]).split()[1:] == ["bucket", "1.0"]
+
+
+@pytest.mark.anyio
+async def test_after_a_pause_the_fleet_goes_at_its_pace_with_no_burst_on_top(
+    two_processes: tuple[RedisRateLimiter, RedisRateLimiter],
+) -> None:
+    # The pace spaces what a pause held. A full burst at its end would put more
+    # than the pace into the server's next window: past a limit learned a hair
+    # high, a 429 and another whole pause.
+    first, second = two_processes
+    await refused_after(first, 10)  # a one-second window holds 10
+    await anyio.sleep(1.1)  # ... and has emptied; the bucket has long been full
+    assert first.limit is not None
+    assert second.burst == 2
+    interval = 1 / second.rate  # about 0.1 s
+    started = anyio.current_time()
+    await first.pause_for(0.3)
+    for _ in range(2):
+        await second.acquire()
+    # The bucket is empty when the pause ends and fills at the pace from then.
+    assert anyio.current_time() - started >= 0.3 + 1.5 * interval

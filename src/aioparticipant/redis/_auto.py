@@ -6,7 +6,8 @@ each grant tells how many the fleet was granted so far, and the fleet keeps
 one client's share of them in flight (1.25%, at least 2), over a latency
 plus a round trip to Redis: a 429 stops the other processes only once its
 process has relayed the pause, and what they send meanwhile is refused too.
-A pause under "auto" has no stagger: the pace spaces what it held. What a
+A pause under "auto" has no stagger, and the shared bucket is empty when it
+ends: the pace spaces what it held, with no burst on top. What a
 single process cannot see is what the others sent, and a limit is learned by
 counting what the server let through. So the shared script also logs every
 grant at its time on Redis's clock, and every process logs the grants of the
@@ -23,8 +24,9 @@ long window the larger count stands: each ends at its own refused grant, so
 each is short). A process that joins later starts from it. A 429 pauses
 every process, as with any ``RedisRateLimiter``. Counted by grant times, a
 limit is off by what the requests' delays between grant and server spread
-them: a 429 at the pace thought safe (not probing) never raises it, it is at
-most 2% under the last.
+them: on a short limit the count leaves out the stretch's first ``SLACK``,
+so it is what the window surely held, never over; a 429 at the pace thought
+safe (not probing) never raises it, it is at most 2% under the last.
 
 A second log keeps the learned window for the whole fleet, as a single
 process's pacer keeps its own: a grant is in it while in flight (up to four
@@ -265,8 +267,19 @@ class FleetPacing:
             self._fleet_granted = max(self._fleet_granted, fleet_granted)
 
     def _stretch(self, now: float, sent: float, granted: int | None) -> list[str | int]:
-        """``COUNT_SCRIPT``'s bounds for the stretch the pacer just counted its limit over."""
+        """``COUNT_SCRIPT``'s bounds for the stretch the pacer just counted its limit over.
+
+        On a short limit the stretch starts ``SLACK`` later: the requests'
+        delays between grant and server differ by up to that (as the window
+        log allows), and a grant that early may have reached the server before
+        its window began. So the count is what the window surely held: a hair
+        under its size, never over (a limit read 0.5% high left a 1% pace
+        half its margin, and the next window's edge refused it: a second
+        pause, a whole second, at two processes and R = 200 and 500).
+        """
         start, end, _ = self.pacer.counted
+        if self.pacer.mode == "bucket":
+            start = min(end, start + SLACK)
         if granted is not None:  # on Redis's clock, the refused request's grant left out
             return [
                 math.ceil(granted - (sent - start) * 1e6),

@@ -306,8 +306,12 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             await self._fallback.bucket.pause_for(seconds)
             return
         args: list[str | int] = [math.ceil(seconds * 1_000_000), math.ceil(spread * 1_000_000)]
+        keys = self._keys[1:2]
+        if self._fleet is not None:  # the fleet's bucket empty when the pause ends
+            self._take_pace()
+            keys, args = self._keys[1::-1], [*args, math.ceil(float(self._interval) * self.burst)]
         try:
-            reply = await self._connection.pause(self._keys[1:], args)
+            reply = await self._connection.pause(keys, args)
         except REDIS_ERRORS as error:
             if self._fallback is not None and is_unreachable(error):
                 self._fallback.enter(self._describe_failure(error), self._where)

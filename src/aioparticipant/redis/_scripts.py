@@ -160,9 +160,16 @@ return {0, 0, 0}
 # deadline wins, so a shorter pause never cuts a longer one short.
 #
 # KEYS[1]  the shared pause
+# KEYS[2]  with rate="auto": the limit's state (see ACQUIRE_SCRIPT) ...
 # ARGV[1]  how long to pause, from now
 # ARGV[2]  the spread: bulk waiters leave at random over this long after the end
+# ARGV[3]  ... and the bucket's capacity (interval x burst) at the pace now
 # Returns  {remaining, spread} of the pause now in force.
+#
+# With KEYS[2] the bucket is empty when the pause ends, and fills from then
+# at the pace: the pace spaces what the pause held. A full burst on top of it
+# would put more than the pace into the server's next window, past a limit
+# learned a hair high (its 429 would cost another pause).
 PAUSE_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
@@ -175,6 +182,10 @@ if current_until and tonumber(current_until) >= pause_until then
 end
 redis.call('SET', KEYS[1], string.format('%.0f %.0f', pause_until, spread),
   'PX', math.max(1, math.ceil((pause_until - now) / 1000)))
+if KEYS[2] then
+  local tat = pause_until + tonumber(ARGV[3])
+  redis.call('SET', KEYS[2], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+end
 return {math.ceil(pause_until - now), spread}
 """
 
