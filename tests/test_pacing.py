@@ -251,6 +251,26 @@ def test_probing_starts_after_quiet_seconds_of_full_use() -> None:
     assert pacer.limit == 100.0  # the learned limit moves only at a 429
 
 
+def test_a_process_that_adopts_a_limit_within_a_pause_probes_when_its_learner_does() -> None:
+    # Its learner's quiet starts when the 429's pause ends: so does the
+    # adopter's, or the fleet probes (and meets a 429, and pauses) a pause early.
+    learner, adopter = Pacer(gated=False), Pacer(gated=False)
+    for pacer in (learner, adopter):
+        for index in range(100):
+            pacer.answered(0.01 * index, 200, 0.01)
+    learner.answered(1.0, 429, 0.01, 1.0)
+    adopter.hold(1.0, 1.0)  # the same 429's shared pause
+    assert learner.limit is not None
+    adopter.adopt(1.02, learner.limit, learner.mode, learner.window_seconds)
+    for pacer in (learner, adopter):
+        for index in range(int(QUIET * 100) + 100):
+            pacer.answered(2.0 + 0.01 * index, 200, 0.01)
+        pacer.advance(2.0 + QUIET - 0.01)
+        assert pacer.probe == 1.0
+        pacer.advance(2.0 + QUIET + 0.01)
+        assert pacer.probe > 1.0
+
+
 def test_an_idle_client_does_not_probe() -> None:
     pacer = Pacer(100.0)
     pacer.advance(60.0)

@@ -51,7 +51,8 @@ ending at the 429 when probing. A 429 without ``Retry-After`` counts as
 sent before the previous 429 came back are its echoes.
 
 **Probing.** After 20 quiet seconds of using the full pace (two window
-lengths on a window), the pace rises ½%, 1%, 2%, 4%, ... (at most 25%) every two
+lengths on a window; from the end of the 429's pause, in every process of a
+fleet), the pace rises ½%, 1%, 2%, 4%, ... (at most 25%) every two
 seconds until a 429 says where the limit is. A probe that finds the same
 limit again doubles the quiet time (up to 80 s), so a steady limit costs one
 429 a minute or so and a raised one is found within a minute or two.
@@ -208,7 +209,10 @@ class Pacer:
         self.probe = 1.0
         self._probe_step = PROBE_FIRST
         self._probe_admitted = self.admitted
-        self._probe_at = now + max(self._quiet, 2 * seconds if mode == "window" else 0.0)
+        # Quiet from the end of a pause that holds us, as the learner counts it:
+        # the fleet probes as one client, not first at the earliest adopter's time.
+        quiet = max(self._quiet, 2 * seconds if mode == "window" else 0.0)
+        self._probe_at = max(now, self._hold_until) + quiet
         self.advance(now)
 
     def hold(self, now: float, seconds: float) -> None:

@@ -283,6 +283,8 @@ class RedisRateLimiter(anyio.abc.AsyncResource):
             self._fleet.granting(now, answer.granted_at, answer.member, asked, answer.fleet_granted)
         if answer.paused:
             self._pause.extend(answer.wait, answer.spread)
+            if self._fleet is not None:  # another process's 429: its quiet starts at the end too
+                self._fleet.pacer.hold(anyio.current_time(), answer.wait)
         return answer
 
     async def pause_for(self, seconds: float) -> None:
