@@ -25,6 +25,11 @@ first process), ``learned`` (the limit learned at the end), ``R/ceil``
 measured as ``--ceiling`` does just before the table: see below). The child
 processes are this same script (``serve``, ``client``). Nothing is asserted.
 
+``--trace DIR`` samples each ``auto`` process's learner every 20 ms (its
+mode, pace, learned limit, latency, round trip to Redis, the fleet's grants
+at first contact, its admitted and refused requests) and writes one file per
+row to DIR: where a row's time went, first contact and every 429.
+
 ``--latency S`` has the emulator wait S seconds before it answers, as a
 round trip to the real API would: first contact is slower, and a ten-second
 window may fill only after about ten seconds.
@@ -120,6 +125,7 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         for index in range(args.n)
     )
     limits: list[tuple[float, float | None]] = []
+    trace: list[list[Any]] = []
     failures = 0
     first_error: str | None = None
     async with AsyncClient(
@@ -133,7 +139,9 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         async def sample() -> None:
             while True:
                 limits.append((time.monotonic(), getattr(client.limiter, "limit", None)))
-                await anyio.sleep(0.1)
+                if args.trace and (state := learner_state(client.limiter)):
+                    trace.append([time.monotonic(), *state])
+                await anyio.sleep(0.02 if args.trace else 0.1)
 
         # Every process starts when the last is ready (see one_row): the
         # interpreters' start-up skew is the harness's, not the limiter's.
@@ -167,7 +175,25 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
         "first_error": first_error,
         "converged": converged,
         "learned": learned,
+        "trace": trace,
     }
+
+
+TRACE_COLUMNS = "process seconds mode pace limit latency_ms redis_ms fleet_granted admitted refused"
+
+
+def learner_state(limiter: Any) -> list[Any]:
+    """The learner's state for ``--trace``, once it has one (a bench may read private parts)."""
+    fleet = getattr(limiter, "_fleet", None)  # RedisRateLimiter(rate="auto")
+    pacer = fleet.pacer if fleet is not None else getattr(limiter, "_pacer", None)
+    if pacer is None:
+        return []
+    latency = None if pacer.latency is None else round(pacer.latency * 1000, 2)
+    redis_ms = None if fleet is None else round(fleet._round_trip * 1000, 2)
+    granted = None if fleet is None else fleet._fleet_granted
+    limit = None if pacer.limit is None else round(pacer.limit, 1)
+    pace = round(limiter.rate, 1)
+    return [pacer.mode, pace, limit, latency, redis_ms, granted, pacer.admitted, pacer.refused]
 
 
 # --- the runner -------------------------------------------------------------------------
@@ -238,6 +264,7 @@ def one_row(
     redis: RedisServer | None,
     updates: int | None = None,
     latency: float = 0.0,
+    trace: Path | None = None,
 ) -> dict[str, Any]:
     n = int(20 * rate) if updates is None else updates
     lifetime = 120.0 + 40 * n / (rate or 100.0)
@@ -265,6 +292,8 @@ def one_row(
             ]  # fmt: skip
             if processes > 1 and mode in ("auto", "redis") and redis is not None:
                 argv += ["--redis-url", redis.url, "--redis-key", key]
+            if trace is not None and mode == "auto":
+                argv.append("--trace")
             children.append(
                 subprocess.Popen(
                     [PYTHON, *argv],
@@ -300,7 +329,12 @@ def one_row(
     if any("failed" in output for output in outputs) or not stats:
         row["failed"] = next((o["failed"] for o in outputs if "failed" in o), "no emulator stats")
         return row
-    wall = max(o["finished"] for o in outputs) - min(o["started"] for o in outputs)
+    started = min(o["started"] for o in outputs)
+    wall = max(o["finished"] for o in outputs) - started
+    if trace is not None and mode == "auto":
+        write_trace(
+            trace / f"trace-{window:g}s-{backend}-{rate:g}-{processes}p.txt", outputs, started
+        )
     row.update(
         per_second=n / wall,
         rate_ratio=n / wall / rate if rate else None,
@@ -312,6 +346,21 @@ def one_row(
         first_error=next((o["first_error"] for o in outputs if o.get("first_error")), None),
     )
     return row
+
+
+def write_trace(path: Path, outputs: list[dict[str, Any]], started: float) -> None:
+    """Each process's start, finish and samples, in seconds from the row's start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {TRACE_COLUMNS}"]
+    for index, output in enumerate(outputs):
+        lines.append(
+            f"# process {index}: started {output['started'] - started:+.3f} s, "
+            f"finished {output['finished'] - started:+.3f} s"
+        )
+        for at, *state in output["trace"]:
+            values = " ".join("-" if value is None else str(value) for value in state)
+            lines.append(f"{index} {at - started:+.3f} {values}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def print_ceiling(row: dict[str, Any]) -> None:
@@ -378,12 +427,16 @@ def main(argv: list[str] | None = None) -> None:
     client_parser.add_argument("--mode", choices=("auto", "before", "redis"), default="auto")
     client_parser.add_argument("--redis-url")
     client_parser.add_argument("--redis-key")
+    client_parser.add_argument("--trace", action="store_true")
     parser.add_argument("--rates", type=float, nargs="+", default=[20, 50, 100, 200, 500, 1000])
     parser.add_argument("--windows", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--backends", nargs="+", default=["httpx", "aiohttp"])
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, help="save the rows here")
+    parser.add_argument(
+        "--trace", type=Path, metavar="DIR", help="write each auto row's learner samples here"
+    )
     parser.add_argument(
         "--latency",
         type=float,
@@ -442,8 +495,9 @@ def main(argv: list[str] | None = None) -> None:
                     for mode in modes:
                         for processes in args.processes if mode == "auto" else [1]:
                             row = one_row(
-                                rate, window, backend, processes, mode, redis, latency=args.latency
-                            )
+                                rate, window, backend, processes, mode, redis,
+                                latency=args.latency, trace=args.trace,
+                            )  # fmt: skip
                             rows.append(row)
                             rows[-1]["ceiling"] = ceilings.get((backend, processes))
                             print_row(rows[-1])
