@@ -425,6 +425,20 @@ def test_a_long_window_whose_slow_start_took_its_length_is_not_learned_from_the_
     assert admitted_rate(run, 30.0, 60.0) >= 0.85 * rate
 
 
+def test_a_long_window_filled_slowly_by_a_client_barely_faster_than_it_is_found_too() -> None:
+    # 64 requests in flight at 50 ms: the client tops out at 1,280 a second,
+    # just over a ten-second window of 1,000. Its last second before the first
+    # 429 is its top speed (the short reading), and the window then replays
+    # the start at about half that: not under a quarter, but what entered the
+    # window matches what was sent about ten seconds earlier.
+    pacer = Pacer()
+    run = drive(pacer, Window(1000), until=60.0, latency=0.05, most=lambda now: 1280.0)
+    assert pacer.mode == "window"
+    assert pacer.limit is not None
+    assert 0.9 * 1000 <= pacer.limit <= 1000
+    assert admitted_rate(run, 40.0, 60.0) >= 0.85 * 1000
+
+
 def test_a_process_that_adopted_the_short_reading_finds_the_slow_long_window_too() -> None:
     # In a fleet the first 429 may teach another process: this one adopts its
     # short reading, and the next 429, the window replaying its start, is its own.

@@ -31,7 +31,10 @@ gave it), counting under a quarter of that reading, re-reads the limit as a
 long window: the window was full at both 429s, so what entered it between
 them is what left it, the requests sent a window earlier; its length is the
 longest for which the two match (at most the time since the first request
-plus the first ``Retry-After``), its limit what it holds.
+plus the first ``Retry-After``), its limit what it holds. A count under three
+quarters does too if some such length is shorter than that most: a client
+barely faster than the window fills it at its top speed, and the window then
+replays the start at about half of it.
 
 **Pacing** is 1% under the learned limit, and the pacer logs what the
 server's window holds (each request from when it leaves, then from its
@@ -72,6 +75,7 @@ from ._pacing_settings import (
     FIRST_LATENCY,
     LATENCY_WEIGHT,
     MARGIN,
+    PARTLY_REPLAYED,
     PROBE_FIRST,
     PROBE_MAX,
     PROBE_STEP,
@@ -299,16 +303,20 @@ class Pacer:
         """The 429 after a first one read as short: the seconds of the long window it was, if one.
 
         See "A long window filled slowly" above. A bucket's second count is
-        about its rate, as its first was; a replaying window's is far under it.
+        about its rate, as its first was; a replaying window's is under it, and
+        matches what was sent a window earlier.
         """
         first = self._first_sent
         if first is None:
             return None
         longest = self._event_sent - first + self._event_wait  # never shorter than the truth
         recent = now - self._event_at <= longest
-        if longest < WINDOW_RETRY_AFTER or not recent or counted >= REPLAYED * self._own_count:
+        share = counted / self._own_count
+        if longest < WINDOW_RETRY_AFTER or not recent or share >= PARTLY_REPLAYED:
             return None
-        return self._history.longest_shift(self._event_sent, sent_at, WINDOW_RETRY_AFTER, longest)
+        shift = self._history.longest_shift(self._event_sent, sent_at, WINDOW_RETRY_AFTER, longest)
+        # Not far under: a window only if some shorter shift matches (the start grew).
+        return shift if share < REPLAYED or shift < longest else None
 
     def _short_limit(self, now: float, sent_at: float, retry_after: float, counted: float) -> float:
         """A later 429 from a short limit: a one-second window, or a bucket once it shows."""
