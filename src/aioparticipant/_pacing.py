@@ -67,6 +67,7 @@ from __future__ import annotations
 import math
 
 from ._pacing_logs import AdmittedHistory, WindowLog
+from ._pacing_probe import Probing
 from ._pacing_settings import (
     ASSUMED_RETRY_AFTER,
     BURST_SECONDS,
@@ -76,12 +77,6 @@ from ._pacing_settings import (
     LATENCY_WEIGHT,
     MARGIN,
     PARTLY_REPLAYED,
-    PROBE_FIRST,
-    PROBE_MAX,
-    PROBE_STEP,
-    PROBE_USE,
-    QUIET,
-    QUIET_MOST,
     REPLAYED,
     SAME_LIMIT,
     SLACK,
@@ -119,7 +114,7 @@ class Pacer:
         self.admitted = 0
         self.refused = 0  # 429 answers
         self.events = 0  # 429s that taught something (not echoes)
-        self.probe = 1.0  # the pace's factor over the limit's, while probing
+        self._probing = Probing()
         self._first_sent: float | None = None
         self._history = AdmittedHistory()
         self._event_at = self._event_sent = -math.inf  # the latest 429 event's answer, send
@@ -127,20 +122,23 @@ class Pacer:
         self._event_wait = 0.0  # its Retry-After
         self._own_count = 0.0  # the limit as this client's own log counted it then
         self._first_short = False  # that 429 was the first, read (or adopted) as a short limit
-        self._probe_at, self._probe_step, self._probe_admitted = math.inf, PROBE_FIRST, 0
-        self._quiet = QUIET
         self._cut_last = False  # the latest 429 cut a limit that looked right
         self._refilling = False  # the short limit showed itself a bucket, not a window
         self._window: WindowLog | None = None
         self._catch_up_until = self._hold_until = -math.inf
         if limit is not None:  # a warm start: no first contact, probing as usual
             self.limit, self.mode = float(limit), "bucket"
-            self._probe_at = now + QUIET
+            self._probing.restart(now, self._probing.quiet, 0)
             self.advance(now)
 
     def __repr__(self) -> str:
         limit = "unknown" if self.limit is None else f"{self.limit:.1f}/s"
         return f"Pacer(mode={self.mode}, limit={limit}, rate={self.rate:.1f}/s)"
+
+    @property
+    def probe(self) -> float:
+        """The pace's factor over the limit's: 1.0, or more while probing."""
+        return self._probing.factor
 
     @property
     def window_seconds(self) -> float:
@@ -210,13 +208,10 @@ class Pacer:
         self.limit, self.mode = limit, mode
         # 429s for requests already on their way are echoes of what was learned.
         self._event_at = max(self._event_at, now)
-        self.probe = 1.0
-        self._probe_step = PROBE_FIRST
-        self._probe_admitted = self.admitted
         # Quiet from the end of a pause that holds us, as the learner counts it:
         # the fleet probes as one client, not first at the earliest adopter's time.
-        quiet = max(self._quiet, 2 * seconds if mode == "window" else 0.0)
-        self._probe_at = max(now, self._hold_until) + quiet
+        quiet = max(self._probing.quiet, 2 * seconds if mode == "window" else 0.0)
+        self._probing.restart(max(now, self._hold_until), quiet, self.admitted)
         self.advance(now)
 
     def hold(self, now: float, seconds: float) -> None:
@@ -229,16 +224,7 @@ class Pacer:
         """Bring ``rate`` and ``burst`` up to ``now`` (probing, the window's room)."""
         if self.limit is None:
             return
-        while now >= self._probe_at:
-            # Probe only a pace that is used: an idle client learns nothing by it.
-            used = self.admitted - self._probe_admitted
-            if used >= PROBE_USE * self.rate * PROBE_STEP:
-                self.probe *= 1 + self._probe_step
-                self._probe_step = min(PROBE_MAX, 2 * self._probe_step)
-            else:
-                self._probe_step = PROBE_FIRST
-            self._probe_admitted = self.admitted
-            self._probe_at += PROBE_STEP
+        self._probing.advance(now, self.admitted, self.rate)
         pace = self.limit * self.probe * (1 - MARGIN)
         self.rate = pace
         self.burst = max(1, math.ceil(pace * BURST_SECONDS))
@@ -286,17 +272,16 @@ class Pacer:
         self._own_count = limit
         limit = max(limit, 1 / retry_after)
         same = self.limit is not None and abs(limit - self.limit) <= SAME_LIMIT * self.limit
-        self._quiet = min(QUIET_MOST, 2 * self._quiet) if same and self.probe > 1 else QUIET
+        self._probing.found(same)
         self.limit = limit
         self._event_at, self._event_sent, self._event_admitted = now, sent_at, self.admitted
         self._event_wait = retry_after
-        self.probe = 1.0
-        self._probe_step = PROBE_FIRST
-        self._probe_admitted = self.admitted
         # A probe that finds a long window's limit costs a pause the window
         # does not give back: probe a long window less often.
-        quiet = self._quiet if self.mode == "bucket" else max(self._quiet, 2 * self.window_seconds)
-        self._probe_at = now + retry_after + quiet
+        quiet = self._probing.quiet
+        if self.mode != "bucket":
+            quiet = max(quiet, 2 * self.window_seconds)
+        self._probing.restart(now + retry_after, quiet, self.admitted)
         self.advance(now)
 
     def _slow_window(self, now: float, sent_at: float, counted: float) -> float | None:
