@@ -439,6 +439,21 @@ def test_a_long_window_filled_slowly_by_a_client_barely_faster_than_it_is_found_
     assert admitted_rate(run, 40.0, 60.0) >= 0.85 * 1000
 
 
+def test_a_second_429_after_a_first_that_counted_nothing_is_read_as_usual() -> None:
+    # Admitted long ago, then refused after an idle spell: the first reading
+    # counted nothing in its second (the limit is then one per Retry-After).
+    pacer = Pacer()
+    pacer.sent(0.0)
+    pacer.answered(0.01, 200, 0.01)
+    pacer.sent(5.0)
+    pacer.answered(5.01, 429, 0.01, 1.0)
+    assert pacer.limit == 1.0
+    pacer.sent(6.2)
+    pacer.answered(6.21, 429, 0.01, 1.0)
+    assert pacer.mode == "bucket"
+    assert pacer.limit == 1.0
+
+
 def test_a_process_that_adopted_the_short_reading_finds_the_slow_long_window_too() -> None:
     # In a fleet the first 429 may teach another process: this one adopts its
     # short reading, and the next 429, the window replaying its start, is its own.

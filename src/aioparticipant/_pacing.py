@@ -296,12 +296,12 @@ class Pacer:
             return None
         longest = self._event_sent - first + self._event_wait  # never shorter than the truth
         recent = now - self._event_at <= longest
-        share = counted / self._own_count
-        if longest < WINDOW_RETRY_AFTER or not recent or share >= PARTLY_REPLAYED:
+        own = self._own_count
+        if longest < WINDOW_RETRY_AFTER or not recent or counted >= PARTLY_REPLAYED * own:
             return None
         shift = self._history.longest_shift(self._event_sent, sent_at, WINDOW_RETRY_AFTER, longest)
         # Not far under: a window only if some shorter shift matches (the start grew).
-        return shift if share < REPLAYED or shift < longest else None
+        return shift if counted < REPLAYED * own or shift < longest else None
 
     def _short_limit(self, now: float, sent_at: float, retry_after: float, counted: float) -> float:
         """A later 429 from a short limit: a one-second window, or a bucket once it shows."""
