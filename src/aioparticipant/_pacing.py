@@ -72,12 +72,9 @@ from ._pacing_settings import (
     ASSUMED_RETRY_AFTER,
     BURST_SECONDS,
     CATCH_UP,
-    CUT,
     FIRST_LATENCY,
     LATENCY_WEIGHT,
     MARGIN,
-    PARTLY_REPLAYED,
-    REPLAYED,
     SAME_LIMIT,
     SLACK,
     START_IN_FLIGHT,
@@ -85,6 +82,7 @@ from ._pacing_settings import (
     WINDOW_RETRY_AFTER,
     Mode,
 )
+from ._pacing_short import ShortLimit, replayed_window
 
 __all__ = ["Mode", "Pacer"]
 
@@ -122,8 +120,7 @@ class Pacer:
         self._event_wait = 0.0  # its Retry-After
         self._own_count = 0.0  # the limit as this client's own log counted it then
         self._first_short = False  # that 429 was the first, read (or adopted) as a short limit
-        self._cut_last = False  # the latest 429 cut a limit that looked right
-        self._refilling = False  # the short limit showed itself a bucket, not a window
+        self._short = ShortLimit()
         self._window: WindowLog | None = None
         self._catch_up_until = self._hold_until = -math.inf
         if limit is not None:  # a warm start: no first contact, probing as usual
@@ -257,18 +254,7 @@ class Pacer:
             limit = self._open_window(now, sent_at, retry_after)
             self._first_short = self.mode == "bucket"
         else:
-            # The window admits again once what was sent in its first (Retry-After)
-            # seconds has left; what is left is its size. Retry-After is rounded
-            # up: the true wait may be up to a second shorter.
-            seconds = window.seconds
-            start = sent_at + retry_after - 1 - seconds
-            limit = window.count(start, sent_at) / seconds
-            self.counted = (start, sent_at, seconds)
-            slow = self._slow_window(now, sent_at, limit) if first_short else None
-            if slow is not None:  # a long window after all: what it holds, as at a first 429
-                limit = self._read_window(now, sent_at, retry_after, slow, "window")
-            elif self.mode == "bucket":
-                limit = self._short_limit(now, sent_at, retry_after, limit)
+            limit = self._read_again(now, sent_at, retry_after, window, first_short)
         self._own_count = limit
         limit = max(limit, 1 / retry_after)
         same = self.limit is not None and abs(limit - self.limit) <= SAME_LIMIT * self.limit
@@ -284,49 +270,35 @@ class Pacer:
         self._probing.restart(now + retry_after, quiet, self.admitted)
         self.advance(now)
 
-    def _slow_window(self, now: float, sent_at: float, counted: float) -> float | None:
-        """The 429 after a first one read as short: the seconds of the long window it was, if one.
-
-        See "A long window filled slowly" above. A bucket's second count is
-        about its rate, as its first was; a replaying window's is under it, and
-        matches what was sent a window earlier.
-        """
-        first = self._first_sent
-        if first is None:
-            return None
-        longest = self._event_sent - first + self._event_wait  # never shorter than the truth
-        recent = now - self._event_at <= longest
-        own = self._own_count
-        if longest < WINDOW_RETRY_AFTER or not recent or counted >= PARTLY_REPLAYED * own:
-            return None
-        shift = self._history.longest_shift(self._event_sent, sent_at, WINDOW_RETRY_AFTER, longest)
-        # Not far under: a window only if some shorter shift matches (the start grew).
-        return shift if counted < REPLAYED * own or shift < longest else None
-
-    def _short_limit(self, now: float, sent_at: float, retry_after: float, counted: float) -> float:
-        """A later 429 from a short limit: a one-second window, or a bucket once it shows."""
+    def _read_again(
+        self, now: float, sent_at: float, retry_after: float, window: WindowLog, first_short: bool
+    ) -> float:
+        """A 429 after the first: the limit, from what the learned window holds."""
+        # The window admits again once what was sent in its first (Retry-After)
+        # seconds has left; what is left is its size. Retry-After is rounded
+        # up: the true wait may be up to a second shorter.
+        seconds = window.seconds
+        start = sent_at + retry_after - 1 - seconds
+        counted = window.count(start, sent_at) / seconds
+        self.counted = (start, sent_at, seconds)
+        if first_short and self._first_sent is not None:
+            first = (self._event_sent, self._event_wait, self._event_at)
+            slow = replayed_window(
+                self._history, self._first_sent, first, now, sent_at, counted, self._own_count
+            )
+            if slow is not None:  # a long window after all: what it holds, as at a first 429
+                return self._read_window(now, sent_at, retry_after, slow, "window")
+        if self.mode != "bucket":
+            return counted
         assert self.limit is not None
         refill = (self.admitted - self._event_admitted) / (now - self._event_at)
-        if self._refilling:
-            # A bucket is empty at a 429, so between two of them it let through
-            # no more than its refill; while probing, it let through no more than
-            # its rate times (span + Retry-After) over any span ending now (its
-            # burst is at most Retry-After seconds' worth). Both are lower bounds.
-            if self.probe > 1:
-                return max(refill, self._history.best_rate(sent_at, self._event_sent, retry_after))
-            return refill
-        if self.probe == 1.0 and counted > (1 - 3 * CUT) * self.limit:
-            # Refused at the pace we thought safe, the window as full as that pace
-            # fills it. Once may be the clocks at the window's edge: cut a little.
-            # Twice running, it is a bucket, which lets a burst through on top of
-            # its rate: from now on its refill is its limit.
-            if self._cut_last:
-                self._refilling = True
-                return min(counted, refill)
-            self._cut_last = True
-            return counted * (1 - CUT)
-        self._cut_last = False
-        return counted
+        return self._short.read(
+            self.limit,
+            counted,
+            refill,
+            self.probe > 1,
+            lambda: self._history.best_rate(sent_at, self._event_sent, retry_after),
+        )
 
     # --- the window ----------------------------------------------------------
 

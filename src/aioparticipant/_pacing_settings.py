@@ -26,7 +26,7 @@ WINDOW_RETRY_AFTER: Final = 2.0
 #: A 429 without ``Retry-After`` is read as this many seconds.
 ASSUMED_RETRY_AFTER: Final = 1.0
 #: A second 429 on a short limit counting under this share of the first's:
-#: a long window filled slowly, replaying its start (see ``_slow_window``) ...
+#: a long window filled slowly, replaying its start (see ``_pacing_short``) ...
 REPLAYED: Final = 0.25
 #: ... and under this share, one whose count matches what was sent some
 #: seconds earlier (a client barely faster than the window filled it).
