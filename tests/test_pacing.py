@@ -141,6 +141,7 @@ def test_a_short_retry_after_means_a_one_second_limit_and_its_rate_is_learned() 
     run = drive(pacer, Window(50, seconds=1.0), until=5.0)
     assert pacer.mode == "bucket"
     assert pacer.limit == pytest.approx(50, abs=1)
+    assert pacer.limit is not None
     assert pacer.rate == pytest.approx(pacer.limit * (1 - MARGIN))
     assert run.limited <= 3
 
@@ -243,6 +244,7 @@ def test_probing_starts_after_quiet_seconds_of_full_use() -> None:
     pacer.advance(QUIET)
     # The first step is half the margin: the pace reaches the limit only at the second.
     assert pacer.rate == pytest.approx(start_rate * (1 + PROBE_FIRST))
+    assert pacer.limit is not None
     assert pacer.rate < pacer.limit
     for index in range(200):
         pacer.answered(QUIET + 0.01 * index, 200, 0.01)
