@@ -479,27 +479,23 @@ def test_a_process_that_adopted_the_short_reading_finds_the_slow_long_window_too
 
 def test_a_short_limit_refused_twice_at_the_safe_pace_is_a_bucket_paced_at_its_refill() -> None:
     short = ShortLimit()
-
-    def no_probe() -> float:
-        raise AssertionError("best_rate is for probing only")
-
-    # Once: the window's edge, maybe. Cut 2% and keep it a window.
-    assert short.read(200.0, 199.0, 150.0, False, no_probe) == pytest.approx(199.0 * 0.98)
+    # Not probing (no best rate): once may be the window's edge. Cut 2%, keep it a window.
+    assert short.read(200.0, 199.0, 150.0, None) == pytest.approx(199.0 * 0.98)
     assert not short.refilling
     # Twice running: a bucket, whose refill (here under the count) is its limit.
-    assert short.read(195.0, 196.0, 150.0, False, no_probe) == 150.0
+    assert short.read(195.0, 196.0, 150.0, None) == 150.0
     assert short.refilling
     # From now on the refill is the limit, or the best rate seen while probing.
-    assert short.read(150.0, 180.0, 149.0, False, no_probe) == 149.0
-    assert short.read(150.0, 180.0, 149.0, True, lambda: 170.0) == 170.0
+    assert short.read(150.0, 180.0, 149.0, None) == 149.0
+    assert short.read(150.0, 180.0, 149.0, 170.0) == 170.0
 
 
 def test_a_short_limit_counted_well_under_the_pace_is_taken_as_counted() -> None:
     short = ShortLimit()
-    assert short.read(200.0, 199.0, 150.0, False, lambda: 0.0) == pytest.approx(199.0 * 0.98)
+    assert short.read(200.0, 199.0, 150.0, None) == pytest.approx(199.0 * 0.98)
     # A count far under the pace (a lowered limit) is the limit, and ends the streak:
-    assert short.read(195.0, 120.0, 150.0, False, lambda: 0.0) == 120.0
-    assert short.read(120.0, 119.0, 100.0, False, lambda: 0.0) == pytest.approx(119.0 * 0.98)
+    assert short.read(195.0, 120.0, 150.0, None) == 120.0
+    assert short.read(120.0, 119.0, 100.0, None) == pytest.approx(119.0 * 0.98)
     assert not short.refilling
-    # A probe's 429 is what the probe found, not a reason to cut.
-    assert short.read(120.0, 125.0, 100.0, True, lambda: 0.0) == 125.0
+    # A probe's 429 (a best rate is known) is what the probe found, not a reason to cut.
+    assert short.read(120.0, 125.0, 100.0, 0.0) == 125.0

@@ -82,7 +82,7 @@ from ._pacing_settings import (
     WINDOW_RETRY_AFTER,
     Mode,
 )
-from ._pacing_short import ShortLimit, replayed_window
+from ._pacing_short import Event, ShortLimit, replayed_window
 
 __all__ = ["Mode", "Pacer"]
 
@@ -115,10 +115,7 @@ class Pacer:
         self._probing = Probing()
         self._first_sent: float | None = None
         self._history = AdmittedHistory()
-        self._event_at = self._event_sent = -math.inf  # the latest 429 event's answer, send
-        self._event_admitted = 0
-        self._event_wait = 0.0  # its Retry-After
-        self._own_count = 0.0  # the limit as this client's own log counted it then
+        self._event = Event()
         self._first_short = False  # that 429 was the first, read (or adopted) as a short limit
         self._short = ShortLimit()
         self._window: WindowLog | None = None
@@ -183,7 +180,7 @@ class Pacer:
         self.refused += 1
         if window is not None and sent_at >= window.opened:
             window.answered(sent_at, now, admitted=False, exact=exact)
-        if sent_at >= self._event_at:
+        if sent_at >= self._event.at:
             self._learn(now, sent_at, ASSUMED_RETRY_AFTER if retry_after is None else retry_after)
         elif window is not None and self.mode == "window" and retry_after and self.events == 1:
             # An echo of the first 429 may bound the first window more tightly.
@@ -200,11 +197,11 @@ class Pacer:
         if mode == "window" and self.limit is None:  # spend the room left, as its learner does
             self._catch_up_until = now + 2 * seconds
         if mode == "bucket" and self.limit is None:  # our next 429 may show a slow long window
-            self._first_short, self._event_sent, self._event_wait = True, now, seconds
-            self._own_count = self._history.count(now - seconds, now) / seconds
+            self._first_short, self._event.sent, self._event.wait = True, now, seconds
+            self._event.count = self._history.count(now - seconds, now) / seconds
         self.limit, self.mode = limit, mode
         # 429s for requests already on their way are echoes of what was learned.
-        self._event_at = max(self._event_at, now)
+        self._event.at = max(self._event.at, now)
         # Quiet from the end of a pause that holds us, as the learner counts it:
         # the fleet probes as one client, not first at the earliest adopter's time.
         quiet = max(self._probing.quiet, 2 * seconds if mode == "window" else 0.0)
@@ -251,17 +248,15 @@ class Pacer:
         self.hold(now, retry_after)
         window = self._window
         if window is None:
-            limit = self._open_window(now, sent_at, retry_after)
+            counted = self._open_window(now, sent_at, retry_after)
             self._first_short = self.mode == "bucket"
         else:
-            limit = self._read_again(now, sent_at, retry_after, window, first_short)
-        self._own_count = limit
-        limit = max(limit, 1 / retry_after)
+            counted = self._read_again(now, sent_at, retry_after, window, first_short)
+        limit = max(counted, 1 / retry_after)
         same = self.limit is not None and abs(limit - self.limit) <= SAME_LIMIT * self.limit
         self._probing.found(same)
         self.limit = limit
-        self._event_at, self._event_sent, self._event_admitted = now, sent_at, self.admitted
-        self._event_wait = retry_after
+        self._event = Event(now, sent_at, self.admitted, retry_after, counted)
         # A probe that finds a long window's limit costs a pause the window
         # does not give back: probe a long window less often.
         quiet = self._probing.quiet
@@ -282,23 +277,20 @@ class Pacer:
         counted = window.count(start, sent_at) / seconds
         self.counted = (start, sent_at, seconds)
         if first_short and self._first_sent is not None:
-            first = (self._event_sent, self._event_wait, self._event_at)
             slow = replayed_window(
-                self._history, self._first_sent, first, now, sent_at, counted, self._own_count
+                self._history, self._first_sent, self._event, now, sent_at, counted
             )
             if slow is not None:  # a long window after all: what it holds, as at a first 429
                 return self._read_window(now, sent_at, retry_after, slow, "window")
         if self.mode != "bucket":
             return counted
         assert self.limit is not None
-        refill = (self.admitted - self._event_admitted) / (now - self._event_at)
-        return self._short.read(
-            self.limit,
-            counted,
-            refill,
-            self.probe > 1,
-            lambda: self._history.best_rate(sent_at, self._event_sent, retry_after),
-        )
+        event = self._event
+        refill = (self.admitted - event.admitted) / (now - event.at)
+        best = None
+        if self.probe > 1:
+            best = self._history.best_rate(sent_at, event.sent, retry_after)
+        return self._short.read(self.limit, counted, refill, best)
 
     # --- the window ----------------------------------------------------------
 

@@ -9,12 +9,24 @@ that a slow start filled, replaying that start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from dataclasses import dataclass
 
 from ._pacing_logs import AdmittedHistory
 from ._pacing_settings import CUT, PARTLY_REPLAYED, REPLAYED, WINDOW_RETRY_AFTER
 
-__all__ = ["ShortLimit", "replayed_window"]
+__all__ = ["Event", "ShortLimit", "replayed_window"]
+
+
+@dataclass
+class Event:
+    """The latest 429 that taught the pacer something (or the fleet's limit it took)."""
+
+    at: float = -math.inf  # when its answer came
+    sent: float = -math.inf  # when its request left
+    admitted: int = 0  # requests admitted by then
+    wait: float = 0.0  # its Retry-After
+    count: float = 0.0  # the limit as this client's own log counted it
 
 
 class ShortLimit:
@@ -24,27 +36,20 @@ class ShortLimit:
         self.cut_last = False  # the latest 429 cut a limit that looked right
         self.refilling = False  # the limit showed itself a bucket, not a window
 
-    def read(
-        self,
-        limit: float,
-        counted: float,
-        refill: float,
-        probing: bool,
-        best_rate: Callable[[], float],
-    ) -> float:
+    def read(self, limit: float, counted: float, refill: float, best_rate: float | None) -> float:
         """The limit after a 429 that counted ``counted`` a second in its window.
 
         ``limit`` is the one paced at, ``refill`` what was admitted per second
-        since the previous 429, ``best_rate`` the best ``admitted / (span +
-        Retry-After)`` over spans ending at this one.
+        since the previous 429; ``best_rate`` (while probing, else ``None``)
+        the best ``admitted / (span + Retry-After)`` over spans ending at this one.
         """
         if self.refilling:
             # A bucket is empty at a 429, so between two of them it let through
             # no more than its refill; while probing, it let through no more than
             # its rate times (span + Retry-After) over any span ending now (its
             # burst is at most Retry-After seconds' worth). Both are lower bounds.
-            return max(refill, best_rate()) if probing else refill
-        if not probing and counted > (1 - 3 * CUT) * limit:
+            return refill if best_rate is None else max(refill, best_rate)
+        if best_rate is None and counted > (1 - 3 * CUT) * limit:
             # Refused at the pace we thought safe, the window as full as that pace
             # fills it. Once may be the clocks at the window's edge: cut a little.
             # Twice running, it is a bucket, which lets a burst through on top of
@@ -61,28 +66,26 @@ class ShortLimit:
 def replayed_window(
     history: AdmittedHistory,
     first_sent: float,
-    first: tuple[float, float, float],
+    first: Event,
     now: float,
     sent_at: float,
     counted: float,
-    first_count: float,
 ) -> float | None:
     """The seconds of the long window a short limit was, or ``None`` if it was short.
 
-    ``first`` is the first 429 read as short: (its request left, its
-    ``Retry-After``, its answer came); ``first_count`` what it counted a
-    second, ``counted`` what this one counts (answered at ``now``, its request
-    sent at ``sent_at``); ``first_sent`` is when the first admitted request left. A bucket's second count is about its rate, as its first was; a
-    replaying window's is under it, and matches what was sent a window earlier.
+    ``first`` is the first 429 read as short, ``counted`` what this one counts
+    a second (answered at ``now``, its request sent at ``sent_at``), and
+    ``first_sent`` when the first admitted request left. A bucket's second
+    count is about its rate, as its first was; a replaying window's is under
+    it, and matches what was sent a window earlier.
     """
-    first_at, wait, answered = first
-    longest = first_at - first_sent + wait  # never shorter than the truth
+    longest = first.sent - first_sent + first.wait  # never shorter than the truth
     if (
         longest < WINDOW_RETRY_AFTER
-        or now - answered > longest  # not the next 429 of that window
-        or counted >= PARTLY_REPLAYED * first_count
+        or now - first.at > longest  # not the next 429 of that window
+        or counted >= PARTLY_REPLAYED * first.count
     ):
         return None
-    shift = history.longest_shift(first_at, sent_at, WINDOW_RETRY_AFTER, longest)
+    shift = history.longest_shift(first.sent, sent_at, WINDOW_RETRY_AFTER, longest)
     # Not far under: a window only if some shorter shift matches (the start grew).
-    return shift if counted < REPLAYED * first_count or shift < longest else None
+    return shift if counted < REPLAYED * first.count or shift < longest else None
