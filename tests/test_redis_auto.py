@@ -374,7 +374,8 @@ def test_a_429_at_the_pace_thought_safe_never_raises_the_fleets_limit() -> None:
 
 
 def test_on_a_short_limit_the_fleet_counts_only_what_its_window_surely_held() -> None:
-    from aioparticipant.redis._auto import SLACK, FleetPacing
+    from aioparticipant.redis._auto import FleetPacing
+    from aioparticipant.redis._fleet_settings import SLACK
 
     fleet = FleetPacing("{key}")
     for at in range(50):
