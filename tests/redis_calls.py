@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from aioparticipant.redis._connection import Connection
@@ -10,7 +11,8 @@ from aioparticipant.redis._connection import Connection
 class CallsAtOnce:
     """Counts the calls of one ``Connection`` script method, and the most in flight at once."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, method: str, *, delay: float = 0.0) -> None:
+        """``delay``: seconds each call waits before it goes (a slow round trip)."""
         self.calls = self.most = 0
         self._now = 0
         original = getattr(Connection, method)
@@ -22,6 +24,8 @@ class CallsAtOnce:
             self._now += 1
             self.most = max(self.most, self._now)
             try:
+                if delay:
+                    await anyio.sleep(delay)
                 return await original(connection, keys, args)
             finally:
                 self._now -= 1

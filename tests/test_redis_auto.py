@@ -521,6 +521,49 @@ async def test_requests_that_come_at_once_share_one_look_at_what_the_fleet_learn
     assert looks.most == 1
 
 
+@pytest.mark.anyio
+async def test_requests_share_one_look_however_long_its_round_trip(
+    redis_url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each look takes 50 ms (a busy machine, a cold connection): five times the
+    # pause between looks while the fleet has learned nothing.
+    looks = CallsAtOnce(monkeypatch, "fleet", delay=0.05)
+    async with RedisRateLimiter(redis_url, key=key, rate="auto") as limiter:
+        with anyio.move_on_after(0.3):
+            async with anyio.create_task_group() as group:
+                for _ in range(30):
+                    group.start_soon(functools.partial(limiter.acquire, priority="bulk"))
+                    await anyio.sleep(0.005)
+    assert looks.calls >= 2  # one after another
+    assert looks.most == 1
+
+
+@pytest.mark.anyio
+async def test_a_look_that_fails_is_taken_again_soon(
+    redis_url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    from aioparticipant.redis._connection import Connection
+
+    original = Connection.fleet
+    calls = 0
+
+    async def failing_once(connection: Connection, keys: list[str], args: list[str | int]) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise redis.exceptions.ConnectionError("Redis went away for a moment")
+        return await original(connection, keys, args)
+
+    monkeypatch.setattr(Connection, "fleet", failing_once)
+    async with RedisRateLimiter(redis_url, key=key, rate="auto") as limiter:
+        for _ in range(5):
+            await limiter.acquire(priority="bulk")
+            await anyio.sleep(0.02)
+    assert calls >= 2
+
+
 def test_answers_that_took_no_time_at_first_contact_leave_the_pace_to_the_learner() -> None:
     from aioparticipant.redis._auto import FleetPacing
 

@@ -173,7 +173,12 @@ class FleetPacing:
         if (room := self.room_count(now)) is not None:
             self.room_counted(now, await connection.count(counted, room))
         if (look := self.look(now)) is not None:
-            self.looked(now, await connection.fleet([self.learned_key], look))
+            try:
+                reply = await connection.fleet([self.learned_key], look)
+            except BaseException:
+                self._look_at = now + LOOK_EVERY_UNKNOWN  # failed or cancelled: look again soon
+                raise
+            self.looked(now, reply)
         self.pacer.advance(now)
 
     def settle_wait(self, now: float) -> float | None:
@@ -314,9 +319,10 @@ class FleetPacing:
         """``FLEET_SCRIPT``'s arguments when it is time to publish or look, else ``None``."""
         if not self._publish and now < self._look_at:
             return None
-        # One look at a time: the requests that come meanwhile wait for no
-        # round trip (nor open a connection each, at a cold start).
-        self._look_at = now + LOOK_EVERY_UNKNOWN
+        # One look at a time, however long its round trip: the requests that
+        # come meanwhile wait for none (nor open a connection each, at a cold
+        # start). Its answer (or its failure) sets the next.
+        self._look_at = math.inf
         pacer = self.pacer
         if self._publish and pacer.limit is not None:
             sent_before = max(0, math.floor((now - pacer.counted[1]) * 1e6))
